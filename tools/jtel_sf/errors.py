@@ -1,0 +1,49 @@
+"""Domain errors and exit codes. The CLI edge (``cli.main``) is the only place that turns
+these into a message and an exit code; everything below it raises."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the work ran and found problems: verify findings, deploy or test failure
+EXIT_USAGE = 2  # bad options, bad settings, bad or missing credentials
+EXIT_TIMEOUT = 3  # waited for the org (or a server) longer than allowed
+EXIT_ENVIRONMENT = 4  # a tool this command needs is missing and could not be installed
+EXIT_INTERRUPTED = 130
+
+
+class JtelSfError(Exception):
+    """An error a user can act on. ``str(err)`` is the one-line message shown after ``Error:``."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(JtelSfError):
+    """Wrong options, settings or input files."""
+
+    exit_code = EXIT_USAGE
+
+
+class AuthError(JtelSfError):
+    """Credentials missing, rejected or expired. Never carries the secret itself."""
+
+    exit_code = EXIT_USAGE
+
+
+class TimeoutExceeded(JtelSfError):
+    exit_code = EXIT_TIMEOUT
+
+
+class EnvironmentProblem(JtelSfError):
+    """A required external tool (Node, Java, npm package) is unavailable."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class CheckFailed(JtelSfError):
+    """The command ran to the end and the result is negative (findings, failed tests)."""
+
+    exit_code = EXIT_FAILURE
