@@ -1,0 +1,271 @@
+"""The call roll-up and the call's Task, recomputed from all rows (docs/contract.md "Stored records").
+
+Pure functions: the caller hands in every row of the call with what was decided when the row
+was written (link status, matched agent user), and gets back the call's field values and the
+Task's field values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from jtel_sf.contract import load_outcomes
+from jtel_sf.settings import Settings
+
+from .body import Row, format_local
+from .time import format_instant, to_utc
+
+LINKED = "Linked"
+UNLINKED = "Unlinked"
+NO_RECORD = "NoRecord"
+JOIN = "; "
+TEXT_LIMIT = 255
+DESCRIPTION_LIMIT = 32000
+LEG_FIELDS = (
+    "AcdAgentGroupsName",
+    "AgentUID",
+    "dtCallAlert",
+    "dtCallConnect",
+    "dtCallEnd",
+    "nDuration",
+    "CONNRES",
+    "Cause",
+)
+_PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """A stored row as the roll-up sees it."""
+
+    row: Row
+    link_status: str  # Linked / Unlinked / NoRecord
+    agent_user_id: str | None = None  # the active user matched to AgentUID, if any
+
+    @property
+    def row_key(self) -> str:
+        return self.row.row_key
+
+    def get(self, name: str) -> object:
+        return self.row.values.get(name)
+
+
+def _instant(value: object, time_zone: str) -> datetime | None:
+    return to_utc(value, time_zone) if isinstance(value, datetime) else None
+
+
+def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
+    """dtCallAlert, then dtCallConnect, then dtCallStart ascending (absent last), then RowKey."""
+
+    def key(item: CallRow) -> tuple[object, ...]:
+        parts: list[object] = []
+        for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
+            moment = _instant(item.get(name), time_zone)
+            parts.extend((moment is None, moment.timestamp() if moment else 0.0))
+        parts.append(item.row_key)
+        return tuple(parts)
+
+    return sorted(rows, key=key)
+
+
+def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
+    """The first row of each distinct leg, in canonical order."""
+    seen: set[tuple[object, ...]] = set()
+    result = []
+    for item in ordered:
+        leg = tuple(item.get(name) for name in LEG_FIELDS)
+        if leg not in seen:
+            seen.add(leg)
+            result.append(item)
+    return result
+
+
+def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
+    values: list[str] = []
+    for item in ordered:
+        value = item.get(name)
+        if value is not None and str(value) not in values:
+            values.append(str(value))
+    return values
+
+
+def _first(ordered: Sequence[CallRow], name: str) -> object:
+    for item in ordered:
+        if item.get(name) is not None:
+            return item.get(name)
+    return None
+
+
+def _cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    if text is None or text == "":
+        return None
+    return text[:limit]
+
+
+def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
+    """The JtelCall__c field values (without Id, TaskId__c and HandledBy__c's record check).
+
+    Date-times are Salesforce REST text (``...+0000``); absent values are None.
+    """
+    outcomes = load_outcomes()
+    ordered = canonical_order(rows, time_zone)
+    if not ordered:
+        raise ValueError("a call has at least one row")
+    outbound = [item.get("bOutbound") for item in ordered]
+    direction = "Outbound" if 1 in outbound else ("Inbound" if 0 in outbound else None)
+    starts = [m for m in (_instant(i.get("dtCallStart"), time_zone) for i in ordered) if m]
+    ends = [m for m in (_instant(i.get("dtCallEnd"), time_zone) for i in ordered) if m]
+    answered = any(item.get("CONNRES") == 1 for item in ordered)
+    call_legs = legs(ordered)
+    talk = 0
+    for leg in call_legs:
+        duration = leg.get("nDuration")
+        if isinstance(duration, int) and duration > 0:
+            talk += duration
+    agents = _distinct(ordered, "AgentUID")
+    handled = next((i for i in ordered if i.get("CONNRES") == 1 and i.get("AgentUID") is not None), None)
+    if answered:
+        result_code: int | None = 1
+    else:
+        with_result = [i.get("CONNRES") for i in ordered if i.get("CONNRES") is not None]
+        result_code = with_result[-1] if with_result else None  # type: ignore[assignment]
+    linked = next((i for i in ordered if i.link_status == LINKED), None)
+    statuses = {i.link_status for i in ordered}
+    link_status = LINKED if LINKED in statuses else (UNLINKED if UNLINKED in statuses else NO_RECORD)
+    call_id = ordered[0].row.call_id
+    return {
+        "Name": str(call_id),
+        "CallKey__c": str(call_id),
+        "Direction__c": direction,
+        "CallerID__c": _cut(_first(ordered, "CallerID")),  # type: ignore[arg-type]
+        "ServiceNumber__c": _cut(_first(ordered, "ServiceNumber")),  # type: ignore[arg-type]
+        "ServiceName__c": _cut(_first(ordered, "ServiceName")),  # type: ignore[arg-type]
+        "AgentGroups__c": _cut(JOIN.join(_distinct(ordered, "AcdAgentGroupsName"))),
+        "ConfigurationGroups__c": _cut(JOIN.join(_distinct(ordered, "AcdConfigurationGroupsName"))),
+        "CallStart__c": format_instant(min(starts)) if starts else None,
+        "CallEnd__c": format_instant(max(ends)) if ends else None,
+        "Answered__c": answered,
+        "TalkTimeSeconds__c": talk,
+        "AgentsTried__c": _cut(JOIN.join(agents)),
+        "AgentsTriedCount__c": len(agents),
+        "HandledByAgentUID__c": _cut(handled.get("AgentUID")) if handled else None,  # type: ignore[arg-type]
+        "HandledBy__c": handled.agent_user_id if handled else None,
+        "TransactionCodes__c": _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey"))),
+        "ResultCode__c": result_code,
+        "Result__c": outcomes.result_label(result_code),
+        "RowCount__c": len(ordered),
+        "LegCount__c": len(call_legs),
+        "SalesforceRecordId__c": _cut(linked.get("SalesForceID")) if linked else None,  # type: ignore[arg-type]
+        "LinkStatus__c": link_status,
+        "TimeZone__c": time_zone,
+    }
+
+
+def wants_task(call: dict[str, object], settings: Settings) -> bool:
+    """One Task per linked call; unanswered calls only when configured."""
+    if call.get("LinkStatus__c") != LINKED:
+        return False
+    return bool(call.get("Answered__c")) or settings.task_for_unanswered_calls
+
+
+def choose_owner(
+    rows: Iterable[CallRow],
+    call: dict[str, object],
+    time_zone: str,
+    fallback_owner_id: str | None,
+    running_user_id: str,
+) -> str:
+    """HandledBy user; else the first matched agent in canonical order; else fallback; else running user."""
+    handled = call.get("HandledBy__c")
+    if isinstance(handled, str) and handled:
+        return handled
+    for item in canonical_order(rows, time_zone):
+        if item.agent_user_id:
+            return item.agent_user_id
+    return fallback_owner_id or running_user_id
+
+
+def render_subject(template: str, call: dict[str, object]) -> str:
+    values = {
+        "direction": call.get("Direction__c"),
+        "caller": call.get("CallerID__c"),
+        "serviceNumber": call.get("ServiceNumber__c"),
+        "serviceName": call.get("ServiceName__c"),
+        "agentGroups": call.get("AgentGroups__c"),
+        "agent": call.get("HandledByAgentUID__c"),
+        "result": call.get("Result__c"),
+        "callId": call.get("CallKey__c"),
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        value = values[name]
+        return "" if value is None else str(value)
+
+    return _PLACEHOLDER_RE.sub(replace, template)[:TEXT_LIMIT]
+
+
+def _local_text(value: object) -> str:
+    return format_local(value)[:19].replace("T", " ") if isinstance(value, datetime) else ""
+
+
+def describe(rows: Iterable[CallRow], time_zone: str) -> str:
+    """One line per leg (``group / agent: result, connect - end, duration s``) and the codes."""
+    outcomes = load_outcomes()
+    ordered = canonical_order(rows, time_zone)
+    lines = []
+    for leg in legs(ordered):
+        connres = leg.get("CONNRES")
+        duration = leg.get("nDuration")
+        lines.append(
+            f"{leg.get('AcdAgentGroupsName') or ''} / {leg.get('AgentUID') or ''}: "
+            f"{outcomes.result_label(connres if isinstance(connres, int) else None)}, "
+            f"{_local_text(leg.get('dtCallConnect'))} - {_local_text(leg.get('dtCallEnd'))}, "
+            f"{'' if duration is None else duration} s"
+        )
+    lines.append("Transaction codes: " + JOIN.join(_distinct(ordered, "TransactionCodeExportKey")))
+    return "\n".join(lines)[:DESCRIPTION_LIMIT]
+
+
+def activity_date(rows: Iterable[CallRow], time_zone: str) -> str | None:
+    """The local (jtel wall-clock) date of the earliest dtCallStart."""
+    starts = [i.get("dtCallStart") for i in rows if isinstance(i.get("dtCallStart"), datetime)]
+    if not starts:
+        return None
+    earliest = min(starts, key=lambda local: to_utc(local, time_zone))  # type: ignore[arg-type]
+    return earliest.date().isoformat()  # type: ignore[union-attr]
+
+
+def task_values(
+    rows: Sequence[CallRow],
+    call: dict[str, object],
+    settings: Settings,
+    *,
+    record_id: str,
+    record_is_who: bool,
+    owner_id: str,
+) -> dict[str, object]:
+    """The Task's field values for a linked call (docs/contract.md "Task")."""
+    return {
+        "WhoId": record_id if record_is_who else None,
+        "WhatId": None if record_is_who else record_id,
+        "OwnerId": owner_id,
+        "Subject": render_subject(settings.subject_template, call),
+        "TaskSubtype": "Call",
+        "Status": "Completed",
+        "Priority": "Normal",
+        "CallType": "Outbound" if call.get("Direction__c") == "Outbound" else "Inbound",
+        "CallObject": call.get("CallKey__c"),
+        "CallDurationInSeconds": call.get("TalkTimeSeconds__c"),
+        "CallDisposition": call.get("Result__c"),
+        "ActivityDate": activity_date(rows, settings.time_zone),
+        "Description": describe(rows, settings.time_zone),
+    }
+
+
+Lookup = Callable[[str], str | None]
