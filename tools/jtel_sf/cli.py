@@ -18,6 +18,7 @@ from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, JtelSfError
 # command cannot take the others down.
 COMMANDS: dict[str, str] = {
     "verify": "jtel_sf.commands.verify:verify",
+    "generate": "jtel_sf.commands.generate:generate",
 }
 
 
