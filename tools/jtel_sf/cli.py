@@ -18,7 +18,11 @@ from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, JtelSfError
 # command cannot take the others down.
 COMMANDS: dict[str, str] = {
     "verify": "jtel_sf.commands.verify:verify",
+    "contract-test": "jtel_sf.commands.contract_test:contract_test",
     "generate": "jtel_sf.commands.generate:generate",
+    "serve": "jtel_sf.commands.serve:serve",
+    "deploy": "jtel_sf.commands.deploy:deploy",
+    "doctor": "jtel_sf.commands.doctor:doctor",
 }
 
 

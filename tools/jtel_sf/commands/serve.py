@@ -1,0 +1,61 @@
+"""``jtel-sf serve``: thin click wrapper around jtel_sf.local.serve.run_serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..local.serve import run_serve
+from ..settings import load_settings
+
+
+@click.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
+)
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite database (WAL). Default: $XDG_DATA_HOME/jtel-sf/local.sqlite (~/.local/share/...).",
+)
+@click.option("--client-id", envvar="JTEL_SF_LOCAL_CLIENT_ID", help="Client id the token endpoint accepts.")
+@click.option(
+    "--client-secret", envvar="JTEL_SF_LOCAL_CLIENT_SECRET", help="Client secret the token endpoint accepts."
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (time zone, agent match field, ...). Default: the project's, else built-in defaults.",
+)
+@click.option("--quiet", is_flag=True, help="No request log on stderr.")
+def serve(
+    host: str,
+    port: int,
+    db_path: Path | None,
+    client_id: str | None,
+    client_secret: str | None,
+    config: Path | None,
+    quiet: bool,
+) -> None:
+    """Run the local endpoint: the writeCallStatistics contract on this machine, with a real database.
+
+    Answers like an org with the endpoint deployed: OAuth client-credentials token, the Apex REST
+    endpoint and the REST resources contract-test uses. Without --client-id/--client-secret it
+    generates credentials for this run and prints them with the base URL.
+    """
+    settings = load_settings(None, config)
+    run_serve(
+        host=host,
+        port=port,
+        db_path=db_path,
+        client_id=client_id,
+        client_secret=client_secret,
+        settings=settings,
+        echo=lambda text: click.echo(text, err=True),
+        quiet=quiet,
+    )
