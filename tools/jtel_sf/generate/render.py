@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import keyword
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,7 +70,7 @@ def apex_method_name(case_name: str) -> str:
     name = re.sub(r"_+", "_", name).strip("_") or "case"
     if not name[0].isalpha():
         name = "case_" + name
-    if name.lower() in APEX_RESERVED or keyword.iskeyword(name):
+    if name.lower() in APEX_RESERVED:
         name = "case_" + name
     if len(name) > MAX_APEX_METHOD_NAME:
         digest = hashlib.sha256(case_name.encode("utf-8")).hexdigest()[:8]
