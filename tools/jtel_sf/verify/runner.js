@@ -3,13 +3,14 @@
 //
 // Usage: node runner.js <toolchain-dir> <command> [args]
 //   format <filepath>                 Apex source on stdin -> formatted source on stdout
-//   check [--write] <file>...         JSON {"files": [{"file", "formatted", "written", "error"}]}
-//   pmd <java> <selector> <file>...   JSON {"violations": [...], "errors": [...], "logs": [...]}
+//   check [--write] <file>...         JSON {"files": [{"file", "formatted", "written", "firstDifference", "error"}]}
+//   pmd <java> <selector> <file>...   JSON {"rules", "violations", "processingErrors", "logs"}
 //
 // The packages are resolved from <toolchain-dir> (the cache jtel-sf installs into), not from
 // this file's folder, so the script itself can live inside the Python package.
 "use strict";
-const { readFileSync, writeFileSync } = require("node:fs");
+const { readFileSync, readdirSync, writeFileSync } = require("node:fs");
+const os = require("node:os");
 const { createRequire } = require("node:module");
 const path = require("node:path");
 const { pathToFileURL } = require("node:url");
@@ -56,12 +57,13 @@ async function check(files) {
   const plugin = await load("prettier-plugin-apex");
   const results = [];
   for (const file of files) {
-    const result = { file, formatted: false, written: false, error: null };
+    const result = { file, formatted: false, written: false, firstDifference: null, error: null };
     try {
       const text = readFileSync(file, "utf8");
       const options = await prettierOptions(prettier, plugin, path.resolve(file));
       const output = await prettier.format(text, options);
       result.formatted = output === text;
+      if (!result.formatted) result.firstDifference = firstDifferentLine(text, output);
       if (write && !result.formatted) {
         writeFileSync(file, output, "utf8");
         result.written = true;
@@ -74,10 +76,20 @@ async function check(files) {
   process.stdout.write(JSON.stringify({ files: results }));
 }
 
+function firstDifferentLine(a, b) {
+  const left = a.split("\n");
+  const right = b.split("\n");
+  let i = 0;
+  while (i < left.length && i < right.length && left[i] === right[i]) i++;
+  return i + 1;
+}
+
 async function pmd(javaCommand, selector, files) {
   const core = await load("@salesforce/code-analyzer-core");
   const pmdEngine = await load("@salesforce/code-analyzer-pmd-engine");
   const { CodeAnalyzer, CodeAnalyzerConfig, EventType, LogLevel } = core;
+  // The analyzer works (and leaves its files) under os.tmpdir(): the Python side points
+  // TMPDIR at a folder of its own and removes it afterwards.
   const config = CodeAnalyzerConfig.fromObject({
     log_level: LogLevel.Error,
     engines: {
@@ -85,11 +97,14 @@ async function pmd(javaCommand, selector, files) {
       cpd: { disable_engine: true }
     }
   });
+  const before = new Set(analyzerTempFolders());
   const analyzer = new CodeAnalyzer(config);
   const logs = [];
-  analyzer.onEvent(EventType.LogEvent, (event) => {
-    if (event.logLevel <= LogLevel.Warn) logs.push({ level: event.logLevel, source: event.source, message: event.message });
-  });
+  const keepLog = (event) => {
+    if (event.logLevel <= LogLevel.Warn) logs.push({ level: event.logLevel, message: event.message });
+  };
+  analyzer.onEvent(EventType.LogEvent, keepLog);
+  analyzer.onEvent(EventType.EngineLogEvent, keepLog);
   await analyzer.addEnginePlugin(pmdEngine.createEnginePlugin());
   const workspace = await analyzer.createWorkspace(files);
   const selection = await analyzer.selectRules([selector], { workspace });
@@ -107,14 +122,40 @@ async function pmd(javaCommand, selector, files) {
       column: location.getStartColumn() || null
     };
   });
-  const errors = results.getEngineNames().flatMap((name) => {
-    const engineResults = results.getEngineRunResults(name);
-    const insights = (engineResults.getInsights && engineResults.getInsights()) || {};
-    return insights.processingErrors || [];
-  });
+  // PMD's processing errors (files it could not parse or analyse) reach the API only as log
+  // lines; the engine's own results file has them structured.
+  const processingErrors = [];
+  const ours = analyzerTempFolders().filter((folder) => !before.has(folder));
+  for (const resultsFile of ours.flatMap((folder) => findFiles(folder, "resultsFile.json"))) {
+    const data = JSON.parse(readFileSync(resultsFile, "utf8"));
+    for (const error of data.processingErrors || []) {
+      processingErrors.push({ file: error.file, message: String(error.message || "") });
+    }
+  }
   process.stdout.write(
-    JSON.stringify({ rules: selection.getCount(), violations, errors, logs, tempFolder: null })
+    JSON.stringify({ rules: selection.getCount(), violations, processingErrors, logs })
   );
+}
+
+function analyzerTempFolders() {
+  return readdirSync(os.tmpdir())
+    .filter((name) => name.startsWith("code-analyzer-"))
+    .map((name) => path.join(os.tmpdir(), name));
+}
+
+function findFiles(dir, name, found = []) {
+  let entries = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) findFiles(full, name, found);
+    else if (entry.name === name) found.push(full);
+  }
+  return found;
 }
 
 const commands = {

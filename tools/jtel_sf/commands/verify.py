@@ -1,0 +1,38 @@
+"""`jtel-sf verify`: offline Apex verification (parse options, call jtel_sf.verify.core)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import CheckFailed
+from ..options import json_option
+from ..verify.core import run_verify
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--fix", is_flag=True, help="Format .cls/.trigger files in place with prettier, then check.")
+@json_option
+def verify(path: Path | None, fix: bool, as_json: bool) -> None:
+    """Check Apex and metadata offline with Salesforce's own tooling.
+
+    PATH defaults to the default package directory of the SFDX project (force-app). Checks:
+    syntax (Salesforce's Apex parser), semantics (apex-ls: unknown types, methods, fields,
+    custom fields), PMD (Code Analyzer's recommended rules, severity 1-3 fail; a suppression
+    needs a written reason), formatting (prettier-plugin-apex) and metadata (-meta.xml present,
+    XML parses). The pinned tools are installed into a cache on first use.
+
+    Prints one finding a line (path:line:col: [check/rule] message) and a summary; exits 1
+    when anything was found.
+    """
+    result = run_verify(path, fix=fix)
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        for line in result.lines():
+            click.echo(line)
+        click.echo(result.summary())
+    if not result.ok:
+        raise CheckFailed(f"verify found {len(result.findings)} problem(s) in {result.target}")
