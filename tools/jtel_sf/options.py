@@ -20,32 +20,73 @@ def org_auth_options(func: F) -> F:
     Secrets can also come from the environment so they never need to be typed on a command line.
     """
     decorators = [
-        click.option("--instance-url", envvar="SF_INSTANCE_URL", help="Org URL, e.g. https://acme.my.salesforce.com."),
         click.option(
-            "--access-token", envvar="SF_ACCESS_TOKEN", help="An OAuth access token (session id) for the org."
+            "--instance-url",
+            show_envvar=True,
+            envvar="SF_INSTANCE_URL",
+            help="Org URL, e.g. https://acme.my.salesforce.com.",
         ),
-        click.option("--target-org", "-o", envvar="SF_TARGET_ORG", help="Alias or username known to the sf CLI."),
-        click.option("--client-id", envvar="SF_CLIENT_ID", help="Consumer key of the External Client App."),
         click.option(
-            "--client-secret", envvar="SF_CLIENT_SECRET", help="Consumer secret (client credentials flow)."
+            "--access-token",
+            show_envvar=True,
+            envvar="SF_ACCESS_TOKEN",
+            help="An OAuth access token (session id) for the org.",
+        ),
+        click.option(
+            "--target-org",
+            "-o",
+            show_envvar=True,
+            envvar="SF_TARGET_ORG",
+            help="Alias or username known to the sf CLI.",
+        ),
+        click.option(
+            "--client-id",
+            show_envvar=True,
+            envvar="SF_CLIENT_ID",
+            help="Consumer key of the External Client App.",
+        ),
+        click.option(
+            "--client-secret",
+            show_envvar=True,
+            envvar="SF_CLIENT_SECRET",
+            help="Consumer secret (client credentials flow).",
         ),
         click.option(
             "--jwt-key-file",
+            show_envvar=True,
             envvar="SF_JWT_KEY_FILE",
             type=click.Path(dir_okay=False),
             help="Private key file for the JWT bearer flow.",
         ),
-        click.option("--username", envvar="SF_USERNAME", help="Username (JWT bearer or password flow)."),
-        click.option("--password", envvar="SF_PASSWORD", help="Password (deprecated username-password flow)."),
-        click.option("--security-token", envvar="SF_SECURITY_TOKEN", help="Security token (password flow)."),
+        click.option(
+            "--username",
+            show_envvar=True,
+            envvar="SF_USERNAME",
+            help="Username (JWT bearer or password flow).",
+        ),
+        click.option(
+            "--password",
+            show_envvar=True,
+            envvar="SF_PASSWORD",
+            help="Password (deprecated username-password flow).",
+        ),
+        click.option(
+            "--security-token",
+            show_envvar=True,
+            envvar="SF_SECURITY_TOKEN",
+            help="Security token (password flow).",
+        ),
         click.option(
             "--login-domain",
+            show_envvar=True,
             envvar="SF_LOGIN_DOMAIN",
             default="login",
             show_default=True,
             help="'login' (production), 'test' (sandbox, scratch) or a My Domain prefix such as 'acme.my'.",
         ),
-        click.option("--api-version", envvar="SF_API_VERSION", help="API version to use, e.g. 61.0."),
+        click.option(
+            "--api-version", show_envvar=True, envvar="SF_API_VERSION", help="API version to use, e.g. 61.0."
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
