@@ -474,6 +474,63 @@ class OrgSession:
                 return
             body = self.rest_json("GET", next_url)
 
+    def metadata_soap(self, action: str, body_xml: str) -> Any:
+        """Call a Metadata API SOAP operation (``<met:{action}>`` with ``body_xml`` inside it).
+
+        Returns the ``{action}Response`` element (``xml.etree``). The session id goes in the SOAP
+        header; faults become ``OrgRequestError`` (``AuthError`` for an invalid session that
+        cannot be renewed), with any secret removed.
+        """
+        import xml.etree.ElementTree as ET
+        from xml.sax.saxutils import escape
+
+        for attempt in (1, 2):
+            envelope = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns:met="http://soap.sforce.com/2006/04/metadata">'
+                f"<soapenv:Header><met:SessionHeader><met:sessionId>{escape(self._token)}</met:sessionId>"
+                "</met:SessionHeader></soapenv:Header>"
+                f"<soapenv:Body><met:{action}>{body_xml}</met:{action}></soapenv:Body></soapenv:Envelope>"
+            )
+            url = self.url(f"/services/Soap/m/{self.api_version}")
+            try:
+                response = self.session.post(
+                    url,
+                    data=envelope.encode("utf-8"),
+                    headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": action},
+                    timeout=HTTP_TIMEOUT,
+                )
+            except requests.RequestException as exc:
+                raise OrgRequestError(
+                    f"{action}: cannot reach {urlparse(url).netloc} ({type(exc).__name__})"
+                ) from None
+            try:
+                root = ET.fromstring(response.content)
+            except ET.ParseError:
+                raise OrgRequestError(
+                    f"{action}: the org answered HTTP {response.status_code} without a SOAP envelope",
+                    status=response.status_code,
+                ) from None
+            fault = root.find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+            if fault is not None:
+                text = self.redact(
+                    (fault.findtext("faultstring") or fault.findtext("faultcode") or "").strip()
+                )
+                if "INVALID_SESSION_ID" in text:
+                    if attempt == 1 and self._refresher is not None:
+                        self.refresh()
+                        continue
+                    raise AuthError(f"{action}: the org rejected the session: {text}")
+                raise OrgRequestError(f"{action} failed: {text}", status=response.status_code)
+            found = root.find(f".//{{http://soap.sforce.com/2006/04/metadata}}{action}Response")
+            if found is None:
+                raise OrgRequestError(
+                    f"{action}: no {action}Response in the answer", status=response.status_code
+                )
+            return found
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def salesforce(self) -> Any:
         """A fresh ``simple_salesforce.Salesforce`` on this session's token.
 
