@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "contract-test": "jtel_sf.commands.contract_test:contract_test",
     "generate": "jtel_sf.commands.generate:generate",
     "serve": "jtel_sf.commands.serve:serve",
+    "send": "jtel_sf.commands.send:send",
     "deploy": "jtel_sf.commands.deploy:deploy",
     "doctor": "jtel_sf.commands.doctor:doctor",
 }

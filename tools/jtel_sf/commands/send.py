@@ -1,0 +1,107 @@
+"""``jtel-sf send``: thin click wrapper around jtel_sf.send.run.send_files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import AuthError, CheckFailed
+from ..options import org_auth_options
+from ..send.run import send_files, summary
+from ..send.runner import SendOptions
+from ..settings import load_settings
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", help="Endpoint URL (.../services/apexrest/jtelACD/writeCallStatistics).")
+@click.option("--local", is_flag=True, help="Start a local endpoint for the run and send to it.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --local: the database to use (default: a temporary one).",
+)
+@org_auth_options
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 256), help="Parallel workers."
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), help="At most this many rows per second."
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per row."
+)
+@click.option("--resume", is_flag=True, help="Skip rows the --report file already has as final.")
+@click.option(
+    "--max-retries", default=8, show_default=True, type=click.IntRange(0, 100), help="Retries per row."
+)
+@click.option(
+    "--format", "input_format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True
+)
+@click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing.")
+@click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (URL path, time zone for --local). Default: the project's, else built-in defaults.",
+)
+def send(
+    files: tuple[Path, ...],
+    url: str | None,
+    local: bool,
+    db_path: Path | None,
+    concurrency: int,
+    rate: float | None,
+    report: Path | None,
+    resume: bool,
+    max_retries: int,
+    input_format: str,
+    dry_run: bool,
+    no_progress: bool,
+    config: Path | None,
+    **auth: Any,
+) -> None:
+    """Replay jtel statistics rows (JSON Lines or CSV with jtel's field names), one row per request.
+
+    Rows of one call keep their order; 503/500/423 are retried with backoff, 404 and 409 are final,
+    a 401 gets a new token once. With --report every row's final answer is written as a JSON line,
+    and --resume continues a run that was stopped, without loss or duplicates.
+    """
+    settings = load_settings(None, config)
+    options = SendOptions(
+        concurrency=concurrency,
+        rate=rate,
+        max_retries=max_retries,
+        report=report,
+        resume=resume,
+        dry_run=dry_run,
+        input_format=input_format,
+        progress_interval=0 if no_progress else 1.0,
+    )
+
+    def echo(text: str) -> None:
+        click.echo(text, err=True)
+
+    result = send_files(
+        list(files),
+        url=url,
+        local=local,
+        db_path=db_path,
+        auth_kwargs=auth,
+        settings=settings,
+        options=options,
+        echo=echo,
+    )
+    for line in summary(result):
+        echo(line)
+    if result.aborted and "401" in result.aborted:
+        raise AuthError(result.aborted)
+    if result.counts.failed or result.aborted:
+        raise CheckFailed(
+            f"{result.counts.failed} rows got no final answer"
+            + (f" ({result.aborted})" if result.aborted else ""),
+            hint="Run again with --resume and the same --report to send them again.",
+        )
