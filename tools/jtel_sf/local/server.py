@@ -94,8 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         if payload and self.command != "HEAD":
             self._headers_buffer.append(payload)
+        self._log(status, started)  # before the answer leaves, so a client that got it sees the line
         self.flush_headers()
-        self._log(status, started)
 
     def _read_body(self) -> bytes:
         length_text = self.headers.get("Content-Length")
