@@ -553,9 +553,14 @@ def connect(
     warn: Callable[[str], None] | None = None,
     sf_runner: SfRunner | None = None,
     http: requests.Session | None = None,
+    default_api_version: str | None = None,
 ) -> OrgSession:
-    """Log in with the first complete set of credentials in ``options`` (see the module doc)."""
-    api_version = _normalise_version(options.api_version or _default_api_version())
+    """Log in with the first complete set of credentials in ``options`` (see the module doc).
+
+    The API version is ``--api-version``, else ``default_api_version`` (the command passes the
+    project settings' ``api_version``), else the built-in default of ``Settings``.
+    """
+    api_version = _normalise_version(options.api_version or default_api_version or _default_api_version())
     warn = warn or (lambda message: print(message, file=sys.stderr))
     login_http = requests.Session()
     secrets = options.secrets()

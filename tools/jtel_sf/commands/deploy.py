@@ -106,7 +106,9 @@ def deploy(**kwargs: Any) -> None:
         assign_permset=kwargs["assign_permset"],
         permission_set=settings.permission_set,
     )
-    org = connect(auth, warn=lambda message: click.echo(message, err=True))
+    org = connect(
+        auth, warn=lambda message: click.echo(message, err=True), default_api_version=settings.api_version
+    )
     click.echo(
         f"Deploying {len(package.components)} components from {kwargs['source_dir']} to {org.instance_url} "
         f"({options.test_level}{', check only' if options.check_only else ''})",

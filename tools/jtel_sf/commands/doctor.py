@@ -46,7 +46,9 @@ def doctor(**kwargs: Any) -> None:
 
     settings = load_settings(Path.cwd())
     auth = AuthOptions.from_click(kwargs)
-    org = connect(auth, warn=lambda message: click.echo(message, err=True))
+    org = connect(
+        auth, warn=lambda message: click.echo(message, err=True), default_api_version=settings.api_version
+    )
     ctx = DoctorContext(
         org=org,
         settings=settings,
