@@ -39,6 +39,13 @@ from ..settings import load_settings
     "--max-retries", default=8, show_default=True, type=click.IntRange(0, 100), help="Retries per row."
 )
 @click.option(
+    "--retry-delay",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Base of the exponential backoff in seconds (full jitter, at most 30 s).",
+)
+@click.option(
     "--format", "input_format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True
 )
 @click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing.")
@@ -58,6 +65,7 @@ def send(
     report: Path | None,
     resume: bool,
     max_retries: int,
+    retry_delay: float,
     input_format: str,
     dry_run: bool,
     no_progress: bool,
@@ -75,6 +83,7 @@ def send(
         concurrency=concurrency,
         rate=rate,
         max_retries=max_retries,
+        backoff_base=retry_delay,
         report=report,
         resume=resume,
         dry_run=dry_run,

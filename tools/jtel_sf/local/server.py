@@ -59,6 +59,13 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     app: LocalServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback here; the local endpoint logs one line instead.
+        error = sys.exc_info()[1]
+        if not self.app.quiet and not isinstance(error, ConnectionError):
+            with contextlib.suppress(OSError, ValueError):
+                print(f"connection error from {client_address[0]}: {type(error).__name__}", file=self.app.log)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer

@@ -9,7 +9,7 @@ from typing import Any
 from jtel_sf.errors import UsageError
 from jtel_sf.settings import Settings
 
-from .runner import SendOptions, SendResult, run_send
+from .runner import SendOptions, SendResult, check_options, run_send
 from .target import Target, TokenSource, client_credentials_fetcher, url_target
 
 
@@ -52,6 +52,7 @@ def send_files(
         raise UsageError("use one of --url and --local (or org options)")
     if db_path is not None and not local:
         raise UsageError("--db goes with --local")
+    check_options(options)
     if options.dry_run:
         return run_send(paths, None, options, out=out, echo=echo)
     if local:

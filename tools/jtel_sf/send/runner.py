@@ -257,8 +257,12 @@ class Sender:
             except requests.RequestException as exc:
                 outcome = Outcome(None, None, None, False, f"connection failed: {type(exc).__name__}")
             if outcome.http == 401:
-                if renewed or not self.target.tokens.can_renew:
+                if renewed:
                     raise AuthError("the endpoint answered 401 (INVALID_SESSION_ID) again after a new token")
+                if not self.target.tokens.can_renew:
+                    raise AuthError(
+                        "the endpoint answered 401 (INVALID_SESSION_ID); the access token cannot be renewed"
+                    )
                 self.target.tokens.renew(token)
                 renewed = True
                 continue
@@ -358,6 +362,19 @@ class Sender:
         return result
 
 
+def check_options(options: SendOptions) -> None:
+    """Option mistakes, found before anything is started or sent."""
+    if options.resume and options.report is None:
+        raise UsageError("--resume needs --report FILE (the report of the run to resume)")
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if options.report is not None and options.report.exists() and not options.resume and not options.dry_run:
+        raise UsageError(
+            f"report file exists: {options.report}",
+            hint="Use --resume to continue that run, or another file.",
+        )
+
+
 def run_send(
     paths: list[Path],
     target: Target | None,
@@ -367,10 +384,7 @@ def run_send(
     echo: Callable[[str], Any] | None = None,
 ) -> SendResult:
     """Send every row of ``paths`` to ``target`` (see the module doc); ``target`` None: dry run only."""
-    if options.resume and options.report is None:
-        raise UsageError("--resume needs --report FILE (the report of the run to resume)")
-    if options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+    check_options(options)
     if target is None and not options.dry_run:
         raise UsageError("nothing to send to")
     finals = FinalRows.from_report(options.report) if (options.resume and options.report) else None
@@ -378,11 +392,6 @@ def run_send(
         echo(f"Resuming: {len(finals)} rows already answered finally in {options.report}")
     sender = Sender(target, options, out=out)
     if options.report is not None and not options.dry_run:
-        if options.report.exists() and not options.resume:
-            raise UsageError(
-                f"report file exists: {options.report}",
-                hint="Use --resume to continue that run, or another file.",
-            )
         sender.report = ReportWriter(options.report)
     try:
         return sender.run(read_rows(paths, options.input_format), finals)
