@@ -75,11 +75,15 @@ class Api:
             raise ApiError(f"{what}: the answer is not JSON ({error_text(response)})") from None
 
     # -- the endpoint -------------------------------------------------------------------------
+    @property
+    def endpoint_path(self) -> str:
+        return f"/services/apexrest/{self.target.settings.url_path}"
+
     def send(self, body: bytes) -> requests.Response:
         """POST the exact bytes as jtel does: bearer token (on the session), JSON content type."""
         return self.request(
             "POST",
-            f"/services/apexrest/{self.target.settings.url_path}",
+            self.endpoint_path,
             data=body,
             headers={"Content-Type": "application/json"},
         )

@@ -251,6 +251,7 @@ def run_contract_test(
             scope=scope,
             note_body=recorder.note_body if recorder else None,
             note_user_value=(lambda value: scrubber.add_value(value, "agent")) if scrubber else None,
+            before_send=adapter.check_upcoming if adapter is not None else None,
         )
         report = RunReport(target_kind=target.kind, target_description=target.description, seed=seed)
         if on_start:

@@ -125,6 +125,7 @@ class CaseRunner:
         scope: Callable[[str | None], None] | None = None,
         note_body: Callable[[bytes], None] | None = None,
         note_user_value: Callable[[str], None] | None = None,
+        before_send: Callable[[str, str, bytes], None] | None = None,
     ) -> None:
         self.api = Api(target)
         self.target = target
@@ -133,6 +134,7 @@ class CaseRunner:
         self._scope = scope or (lambda _name: None)
         self._note_body = note_body or (lambda _body: None)
         self._note_user_value = note_user_value or (lambda _value: None)
+        self._before_send = before_send or (lambda _method, _path, _body: None)
         self._running_user: str | None = None
         self._running_user_error: str | None = None
 
@@ -231,6 +233,7 @@ class CaseRunner:
     ) -> None:
         label = f"step {number}" if count > 1 else "answer"
         body = body_bytes(step, expander)
+        self._before_send("POST", self.api.endpoint_path, body)
         for source in quarantine_sources(body):
             self._note_body(source)
             key = body_key(source)
