@@ -58,6 +58,22 @@ def suppression_lines(source: str, tmp_path: Path) -> list[int]:
         ),
         ("@SuppressWarnings('PMD.CognitiveComplexity') // one switch per documented status code\n", []),
         ("/** ApexDoc only */\n@SuppressWarnings('PMD.ApexCRUDViolation')\n", [2]),
+        (
+            "/**\n * @description Reads rows.\n * PMD: the caller checked CRUD already.\n */\n"
+            "@SuppressWarnings('PMD.X')",
+            [],
+        ),
+        (
+            "/** Long on purpose: ApexCRUDViolation is checked by the caller */\n"
+            "@SuppressWarnings('PMD.ApexCRUDViolation')",
+            [],
+        ),
+        (
+            "// generated names mirror the case files\n@IsTest\n"
+            "@SuppressWarnings('PMD.MethodNamingConventions')",
+            [],
+        ),
+        ("@IsTest\n@SuppressWarnings('PMD.MethodNamingConventions')\n", [2]),
         ("//\n@SuppressWarnings('PMD')\n", [2]),  # an empty comment is no reason
         ("Integer x = 1; // NOPMD\n", [1]),
         ("Integer x = 1; // NOPMD the platform counts this row once\n", []),

@@ -164,7 +164,6 @@ def check_pmd(
 
 _SUPPRESSION = re.compile(r"@SuppressWarnings\s*\(\s*'([^']*)'", re.IGNORECASE)
 _NOPMD = re.compile(r"//\s*NOPMD\b(.*)$", re.IGNORECASE)
-_COMMENT_ONLY = re.compile(r"^\s*(//+|/\*+|\*)\s*(.*?)\s*(\*/)?\s*$")
 _TRAILING_COMMENT = re.compile(r"(//|/\*)\s*(.*?)\s*(\*/)?\s*$")
 _MIN_REASON_WORDS = 2
 
@@ -174,22 +173,51 @@ def _is_reason(text: str) -> bool:
     return len(words) >= _MIN_REASON_WORDS
 
 
+def _reason_above(lines: Sequence[str], index: int, suppressed: str) -> bool:
+    """Is there a written reason just above line ``index`` (other annotations skipped)?
+
+    Either a ``//`` comment line, or a block comment (e.g. the ApexDoc) ending right above that
+    speaks about the suppression: it names PMD or one of the suppressed rules.
+    """
+    above = index - 1
+    while above >= 0 and lines[above].strip().startswith("@"):
+        above -= 1
+    if above < 0:
+        return False
+    previous = lines[above].strip()
+    if previous.startswith("//"):
+        return _is_reason(previous.lstrip("/"))
+    if previous.endswith("*/"):
+        start = above
+        while start > 0 and "/*" not in lines[start]:
+            start -= 1
+        block = " ".join(lines[start : above + 1])
+        names = [
+            name.split(".")[-1] for name in re.split(r"[,\s]+", suppressed) if name.upper().startswith("PMD.")
+        ]
+        mentions = re.search(r"\bPMD\b", block, re.IGNORECASE) or any(
+            name and name in block for name in names
+        )
+        return bool(mentions) and _is_reason(block)
+    return False
+
+
 def check_suppressions(files: Sequence[Path], read: Callable[[Path], str] | None = None) -> list[Finding]:
-    """A PMD suppression counts only with a written reason: a comment on the same line or on the
-    line just above. ``@SuppressWarnings('PMD...')`` and ``// NOPMD`` without one are findings."""
+    """A PMD suppression counts only with a written reason next to it: a comment on the same line,
+    a ``//`` comment on the line above, or a comment block right above that names PMD or the
+    suppressed rule. ``@SuppressWarnings('PMD...')`` and ``// NOPMD`` without one are findings."""
     read = read or (lambda path: path.read_text(encoding="utf-8", errors="replace"))
     findings: list[Finding] = []
     for path in files:
         lines = read(path).splitlines()
         for index, line in enumerate(lines):
-            previous = lines[index - 1] if index else ""
-            above = _COMMENT_ONLY.match(previous)
-            reason_above = bool(above and above.group(1).startswith("//") and _is_reason(above.group(2)))
             for match in _SUPPRESSION.finditer(line):
                 if not match.group(1).upper().startswith("PMD"):
                     continue
                 after = _TRAILING_COMMENT.search(line[match.end() :])
-                if not (reason_above or (after and _is_reason(after.group(2)))):
+                if not (
+                    (after and _is_reason(after.group(2))) or _reason_above(lines, index, match.group(1))
+                ):
                     findings.append(
                         finding(
                             path,
@@ -197,12 +225,12 @@ def check_suppressions(files: Sequence[Path], read: Callable[[Path], str] | None
                             match.start() + 1,
                             "pmd",
                             "unexplained-suppression",
-                            f"@SuppressWarnings('{match.group(1)}') needs a written reason in a comment "
-                            "on the same line or the line above",
+                            f"@SuppressWarnings('{match.group(1)}') needs a written reason: a comment on "
+                            "the same line, or right above it (a comment block there names PMD or the rule)",
                         )
                     )
             nopmd = _NOPMD.search(line)
-            if nopmd and not (reason_above or _is_reason(nopmd.group(1))):
+            if nopmd and not (_is_reason(nopmd.group(1)) or _reason_above(lines, index, "")):
                 findings.append(
                     finding(
                         path,

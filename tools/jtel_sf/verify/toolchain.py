@@ -203,7 +203,9 @@ def ensure_toolchain() -> Toolchain:
     with _install_lock(root.parent):
         if _is_complete(existing):  # another process installed it while we waited
             return existing
-        _progress(f"installing the pinned Apex verification toolchain into {root} (first use, ~300 MB)...")
+        _progress(
+            f"installing the pinned Apex verification toolchain into {root} (first use, about 170 MB)..."
+        )
         if root.exists():  # left over, incomplete: never reuse it
             shutil.rmtree(root, ignore_errors=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
