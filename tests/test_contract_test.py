@@ -34,10 +34,6 @@ def copy_recording(tmp_path: Path) -> Path:
     return target
 
 
-def local_cases() -> list[str]:
-    return [c.name for c in load_cases() if c.runs_on_target("local")]
-
-
 def test_the_committed_recording_says_it_comes_from_the_local_stand_in() -> None:
     meta = json.loads((RECORDING / "recording.json").read_text(encoding="utf-8"))
     assert meta["recordedFrom"] == "local-stand-in"
@@ -45,8 +41,15 @@ def test_the_committed_recording_says_it_comes_from_the_local_stand_in() -> None
     assert meta["target"] == "local"
 
 
-def test_replay_of_the_committed_recording_passes_every_case(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["contract-test", "--replay", str(RECORDING), "--json"], capsys)
+RECORDINGS = sorted(p.parent for p in RECORDING.parent.glob("*/recording.json"))
+
+
+@pytest.mark.parametrize("recording", RECORDINGS, ids=[p.name for p in RECORDINGS])
+def test_replay_of_every_committed_recording_passes_every_case(
+    recording: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = json.loads((recording / "recording.json").read_text(encoding="utf-8"))["target"]
+    code, out, err = run_cli(["contract-test", "--replay", str(recording), "--json"], capsys)
     assert code == 0, err
     doc = json.loads(out)
     results = {c["name"]: c for c in doc["cases"]}
@@ -54,12 +57,12 @@ def test_replay_of_the_committed_recording_passes_every_case(capsys: pytest.Capt
     assert sorted(results) == sorted(c.name for c in cases)
     for case in cases:
         result = results[case.name]
-        if case.runs_on_target("local"):
+        if case.runs_on_target(target):
             assert result["result"] == "passed", (case.name, result["failures"])
         else:  # never passed: skipped, with the case's reason
             assert result["result"] == "skipped"
             assert result["skipReason"] == case.skip_reason
-    assert doc["summary"]["passed"] == len(local_cases()) > 20
+    assert doc["summary"]["passed"] == len([c for c in cases if c.runs_on_target(target)]) > 20
     assert doc["ok"] is True
     # the live lines went to stderr, one per case
     for name in results:
@@ -202,7 +205,7 @@ def test_local_runs_against_the_local_endpoint_and_records_a_replayable_run(
     assert "127.0.0.1" not in text and "Bearer" not in text
     code, out, err = run_cli(["contract-test", "--replay", str(recording), "-k", "written_linked"], capsys)
     assert code == 0, err
-    assert "4 passed" in out
+    assert "OK: 4 cases against local, replayed: 4 passed" in out
 
 
 def test_keep_leaves_the_records_and_prints_them(capsys: pytest.CaptureFixture[str]) -> None:

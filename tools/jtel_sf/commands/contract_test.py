@@ -129,5 +129,7 @@ def contract_test(
     if report.recorded_to is not None:
         click.echo(f"Recording written to {report.recorded_to}", err=True)
     failed = report.count("failed")
+    if failed and not report.replayed:
+        click.echo(f"Run again with --seed {report.seed} to send the same call ids.", err=True)
     if failed:
         raise CheckFailed(f"{failed} of {len(report.results)} contract cases failed")

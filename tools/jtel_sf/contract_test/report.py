@@ -71,8 +71,9 @@ def totals_line(report: RunReport, style: Style = _plain) -> str:
     parts.append(style(f"{skipped} skipped", "yellow" if skipped else "reset"))
     verdict = "INTERRUPTED" if report.interrupted else ("OK" if report.ok else "FAILED")
     colour = "green" if report.ok else "red"
+    where = f"{report.target_kind}, replayed" if report.replayed else report.target_kind
     return (
-        f"{style(verdict, colour)}: {len(report.results)} cases against {report.target_kind}: "
+        f"{style(verdict, colour)}: {len(report.results)} cases against {where}: "
         + ", ".join(parts)
         + f" in {report.duration:.1f}s"
     )

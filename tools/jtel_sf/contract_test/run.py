@@ -62,6 +62,7 @@ class RunReport:
     duration: float = 0.0
     interrupted: bool = False
     recorded_to: Path | None = None
+    replayed: bool = False
 
     def count(self, result: str) -> int:
         return sum(1 for r in self.results if r.result == result)
@@ -75,6 +76,7 @@ class RunReport:
             "target": self.target_kind,
             "targetDescription": self.target_description,
             "seed": self.seed,
+            "replayed": self.replayed,
             "ok": self.ok,
             "interrupted": self.interrupted,
             "durationSeconds": round(self.duration, 3),
@@ -253,7 +255,12 @@ def run_contract_test(
             note_user_value=(lambda value: scrubber.add_value(value, "agent")) if scrubber else None,
             before_send=adapter.check_upcoming if adapter is not None else None,
         )
-        report = RunReport(target_kind=target.kind, target_description=target.description, seed=seed)
+        report = RunReport(
+            target_kind=target.kind,
+            target_description=target.description,
+            seed=seed,
+            replayed=options.replay_dir is not None,
+        )
         if on_start:
             on_start(report, cases)
         started = time.monotonic()
