@@ -234,3 +234,30 @@ def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixtu
     code, _out, err = run_cli(["contract-test", *args], capsys)
     assert code == 2
     assert message in err
+
+
+def test_an_org_run_needs_nothing_but_the_auth_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The org code path (jtel_sf.auth.connect, client credentials) against the local endpoint on
+    127.0.0.1 standing in for an org; its recording keeps neither the secret nor the token."""
+    from jtel_sf.local.server import LocalServer
+
+    recording = tmp_path / "org-rec"
+    with LocalServer(host="127.0.0.1", port=0, db_path=tmp_path / "db.sqlite", quiet=True) as server:
+        args = ["--instance-url", server.base_url, "--client-id", server.client_id]
+        args += ["--client-secret", server.client_secret]
+        code, out, err = run_cli(
+            ["contract-test", *args, "-k", "agent_", "--record", str(recording), "--json"], capsys
+        )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["target"] == "org" and doc["summary"]["passed"] == 2
+    meta = json.loads((recording / "recording.json").read_text(encoding="utf-8"))
+    assert meta["recordedFrom"] == "org" and meta["target"] == "org"
+    text = "".join(p.read_text(encoding="utf-8") for p in (recording / "exchanges").glob("*.json"))
+    assert server.client_secret not in text and server.base_url not in text
+    assert "127.0.0.1" not in text
+    code, out, err = run_cli(["contract-test", "--replay", str(recording), "-k", "agent_"], capsys)
+    assert code == 0, err
+    assert "OK: 2 cases against org, replayed: 2 passed" in out

@@ -58,7 +58,7 @@ def summary_table(report: RunReport, style: Style = _plain) -> str:
             if len(r.failures) > 1:
                 note += f" (+{len(r.failures) - 1} more)"
         timing = f"{r.duration:6.2f}s" if r.result != SKIPPED else "      -"
-        lines.append(f"{r.name.ljust(width)}  {style(r.result.ljust(7), colour)}  {timing}  {note}")
+        lines.append(f"{r.name.ljust(width)}  {style(r.result.ljust(7), colour)}  {timing}  {note}".rstrip())
     lines.append("")
     lines.append(totals_line(report, style))
     return "\n".join(lines)

@@ -121,7 +121,7 @@ def _bearer(session: requests.Session) -> str | None:
 
 
 @contextlib.contextmanager
-def _local_target(settings: Settings) -> Iterator[tuple[Target, list[str]]]:
+def _local_target(settings: Settings, api_version: str | None) -> Iterator[tuple[Target, list[str]]]:
     """A LocalServer on a free loopback port with a throw-away database, logged in like jtel."""
     from ..local.server import LocalServer
 
@@ -150,7 +150,7 @@ def _local_target(settings: Settings) -> Iterator[tuple[Target, list[str]]]:
                 kind="local",
                 session=session,
                 instance_url=str(token.get("instance_url") or server.base_url),
-                api_version=settings.api_version,
+                api_version=(api_version or settings.api_version).strip().lstrip("vV"),
                 settings=settings,
                 description=f"the local stand-in at {server.base_url}",
             )
@@ -191,13 +191,14 @@ def _replay_target(directory: Path, settings: Settings) -> Iterator[tuple[Target
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     url_path = str(recording.meta.get("urlPath") or settings.url_path)
+    source = str(recording.meta.get("recordedFrom", "an unknown source"))
     target = Target(
         kind=str(recording.meta.get("target", "org")),
         session=session,
         instance_url=PLACEHOLDER_URL,
         api_version=PLACEHOLDER_API_VERSION,
         settings=Settings(**{**settings.__dict__, "url_path": url_path}),
-        description=f"the recording in {directory} ({recording.meta.get('recordedFrom', 'unknown source')})",
+        description=f"the recording in {directory}, made on {source}",
     )
     yield target, recording, adapter
 
@@ -233,7 +234,9 @@ def run_contract_test(
             source = str(recording.meta.get("recordedFrom", SOURCE_ORG))
         else:
             if options.local:
-                target, secret_values = stack.enter_context(_local_target(settings))
+                target, secret_values = stack.enter_context(
+                    _local_target(settings, options.auth.get("api_version"))
+                )
                 source = SOURCE_LOCAL
             else:
                 target, secret_values = stack.enter_context(_org_target(options, settings))
