@@ -23,8 +23,16 @@ APEXLS_MAIN = "io.github.apexdevtools.apexls.CheckForIssues"
 JAVA_FAST_START = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData")
 
 
+TOOL_TIMEOUT_SECONDS = 600  # a hung tool becomes a tool-error finding, never a silent pass
+
+
 def _run(command: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(command), capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    try:
+        return subprocess.run(  # type: ignore[call-overload]
+            list(command), capture_output=True, text=True, check=False, timeout=TOOL_TIMEOUT_SECONDS, **kwargs
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(list(command), -1, "", f"timed out after {TOOL_TIMEOUT_SECONDS} s")
 
 
 # --- a. syntax ------------------------------------------------------------------------------------

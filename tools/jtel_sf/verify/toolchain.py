@@ -156,7 +156,13 @@ def _is_complete(toolchain: Toolchain) -> bool:
 
 @contextlib.contextmanager
 def _install_lock(parent: Path) -> Iterator[None]:
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"cannot create the toolchain cache {parent}: {exc.strerror}",
+            hint="set JTEL_SF_CACHE_DIR (or XDG_CACHE_HOME) to a writable folder",
+        ) from exc
     with open(parent / ".install.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
