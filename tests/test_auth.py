@@ -275,8 +275,12 @@ def test_client_credentials_posts_the_documented_form_to_my_domain() -> None:
     assert_no_secret(repr(org))
 
 
-def test_client_credentials_against_the_local_endpoint_on_loopback() -> None:
-    """The same flow works against http://127.0.0.1:<port> (the local stand-in)."""
+def test_client_credentials_against_the_local_endpoint_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
+    """The same flow works against http://127.0.0.1:<port> (the local stand-in); real HTTP, so the
+    debug logs of requests/urllib3 are captured too and must not carry a secret."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     import http.server
     import threading
 
@@ -312,9 +316,13 @@ def test_client_credentials_against_the_local_endpoint_on_loopback() -> None:
             connect(AuthOptions(instance_url=base, client_id="local", client_secret="wrong-secret-value"))
         assert "invalid_client" in str(info.value)
         assert "wrong-secret-value" not in str(info.value)
+        org.rest("POST", "/services/oauth2/token", data={"client_secret": CLIENT_SECRET})
     finally:
         server.shutdown()
         server.server_close()
+    assert "127.0.0.1" in caplog.text  # urllib3 did log the connections
+    assert_no_secret(caplog.text)
+    assert "wrong-secret-value" not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -449,3 +449,34 @@ def test_outcome_json_is_serialisable(project: Path) -> None:
     )
     document: dict[str, Any] = json.loads(json.dumps(outcome.to_json()))
     assert document["result"] == "ok"
+
+
+@responses.activate
+def test_expired_session_is_renewed_once_when_the_flow_can(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token_url = f"{INSTANCE}/services/oauth2/token"
+    second = "00D000000000000!AQ0-deploy-renewed-token-1f2a"
+    for token in (TOKEN, second):
+        body = fixture_text("oauth_client_credentials_ok.json", ACCESS_TOKEN=token, INSTANCE_URL=INSTANCE)
+        responses.add("POST", token_url, json=json.loads(body)["body"])
+    add_soap(MDAPI, "mdapi_fault_invalid_session.xml", status=500)
+    add_soap(MDAPI, "mdapi_deploy_queued.xml")
+    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
+    args = [
+        "deploy",
+        "--instance-url",
+        INSTANCE,
+        "--client-id",
+        "3MVGx",
+        "--client-secret",
+        "deploy-secret-77",
+        "--poll-interval",
+        "0.001",
+    ]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    first, renewed = soap_calls("deploy")
+    assert f"<met:sessionId>{TOKEN}</met:sessionId>" in first
+    assert f"<met:sessionId>{second}</met:sessionId>" in renewed
+    assert second not in out + err and "deploy-secret-77" not in out + err
