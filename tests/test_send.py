@@ -434,3 +434,28 @@ def test_dry_run_reads_without_sending(tmp_path: Path) -> None:
     result = invoke(str(path), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Dry run: 7 rows read" in result.output
+
+
+def test_org_auth_options_reach_the_endpoint_of_an_org(tmp_path: Path) -> None:
+    """Without --url/--local, send logs in through jtel_sf.auth (here: client credentials against
+    the local endpoint standing in for an org on 127.0.0.1) and posts to its apexrest URL."""
+    with LocalServer(db_path=tmp_path / "org.sqlite", quiet=True) as org:
+        path = write_jsonl(tmp_path / "in.jsonl", five_rows(6001))
+        env = {"SF_CLIENT_SECRET": org.client_secret}
+        result = CliRunner(env=env).invoke(
+            cli,
+            [
+                "send",
+                "--no-progress",
+                str(path),
+                "--instance-url",
+                org.base_url,
+                "--client-id",
+                org.client_id,
+            ],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+        assert f"Sending to {org.endpoint_url} (client-credentials)" in result.output
+        assert org.store is not None and org.store.count("JtelCallRow__c") == 5
+        assert org.client_secret not in result.output
