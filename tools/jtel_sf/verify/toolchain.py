@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,17 +185,25 @@ def _npm_install(npm: Path, target: Path) -> None:
         "--no-audit",
         "--no-fund",
         "--no-update-notifier",
-        "--loglevel=error",
+        "--loglevel=warn",
         "--fetch-retries=2",
         "--fetch-timeout=60000",
         "--fetch-retry-maxtimeout=20000",
     ]
-    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, check=False)
+    # npm's own messages are passed on to stderr as they come (progress), and kept for the error.
+    lines: list[str] = []
+    with subprocess.Popen(
+        command, cwd=target, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                lines.append(line.rstrip())
+                _progress(f"  npm: {line.rstrip()}")
     if proc.returncode != 0:
-        tail = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()][-6:]
         raise EnvironmentProblem(
             "could not install the Apex verification toolchain with npm (exit "
-            f"{proc.returncode}): " + (" | ".join(tail) or "no output"),
+            f"{proc.returncode}): " + (" | ".join(lines[-6:]) or "no output"),
             hint="check that the npm registry is reachable (npm ping) and try again",
         )
 
@@ -209,6 +218,7 @@ def ensure_toolchain() -> Toolchain:
     with _install_lock(root.parent):
         if _is_complete(existing):  # another process installed it while we waited
             return existing
+        started = time.monotonic()
         _progress(
             f"installing the pinned Apex verification toolchain into {root} (first use, about 170 MB)..."
         )
@@ -227,7 +237,7 @@ def ensure_toolchain() -> Toolchain:
         finally:
             if temp.exists():
                 shutil.rmtree(temp, ignore_errors=True)
-        _progress("toolchain installed.")
+        _progress(f"toolchain installed in {time.monotonic() - started:.0f} s.")
     return _toolchain_at(root, node)
 
 
