@@ -169,6 +169,10 @@ def test_test_failures_show_message_stack_trace_and_tooling_coverage(
             "message": "System.AssertException: Assertion Failed: widgets counted: Expected: 3, Actual: 2",
             "stack_trace": "Class.WidgetTest.it_counts_widgets: line 9, column 1\n"
             "Class.Widget.count: line 4, column 1",
+            "frames": [
+                "force-app/main/default/classes/WidgetTest.cls:9:1",
+                "force-app/main/default/classes/Widget.cls:4:1",
+            ],
         }
     ]
     assert document["coverage"] == [
@@ -197,8 +201,9 @@ def test_test_failure_text_report(project: Path, capsys: pytest.CaptureFixture[s
     assert report[:3] == [
         "WidgetTest.it_counts_widgets: "
         "System.AssertException: Assertion Failed: widgets counted: Expected: 3, Actual: 2",
-        "    Class.WidgetTest.it_counts_widgets: line 9, column 1",
-        "    Class.Widget.count: line 4, column 1",
+        "    Class.WidgetTest.it_counts_widgets: line 9, column 1"
+        "  (force-app/main/default/classes/WidgetTest.cls:9:1)",
+        "    Class.Widget.count: line 4, column 1  (force-app/main/default/classes/Widget.cls:4:1)",
     ]
     assert re.search(r"^  Widget\s+85\.0% \(17/20 lines\)  FAIL$", out, re.M)
 

@@ -60,6 +60,21 @@ class TestFailure:
     method: str
     message: str
     stack_trace: str
+    frames: list[str] = field(default_factory=list)  # stack frames as source-file:line:col, when known
+
+
+_FRAME = re.compile(r"^Class\.(\w+)\.[\w.<>]*: line (\d+), column (\d+)")
+
+
+def locate_frames(package: DeployPackage, failure: TestFailure) -> None:
+    """``Class.X.m: line 9, column 1`` -> ``force-app/.../classes/X.cls:9:1`` for the package's classes."""
+    for frame in failure.stack_trace.splitlines():
+        match = _FRAME.match(frame.strip())
+        if match and match.group(1) in package.apex_sources:
+            path = _display_path(package.apex_sources[match.group(1)])
+            failure.frames.append(f"{path}:{match.group(2)}:{match.group(3)}")
+        else:
+            failure.frames.append("")
 
 
 @dataclass
@@ -416,6 +431,8 @@ def run_deploy(
         return outcome
     for failure in status.component_failures:
         locate_failure(package, failure)
+    for test in status.test_failures:
+        locate_frames(package, test)
     if options.test_level != "NoTestRun" and status.tests_completed + status.tests_failed > 0:
         outcome.coverage = class_coverage(org, package, status)
         outcome.coverage_below = [c for c in outcome.coverage if c.percent < options.coverage_threshold]
@@ -539,7 +556,11 @@ def render_report(outcome: DeployOutcome) -> list[str]:
         lines.append("Test failures:")
         for test in status.test_failures:
             lines.append(f"{test.class_name}.{test.method}: {test.message}")
-            lines.extend(f"    {frame}" for frame in test.stack_trace.splitlines() if frame.strip())
+            frames = test.stack_trace.splitlines()
+            located = test.frames + [""] * (len(frames) - len(test.frames))
+            for frame, where in zip(frames, located, strict=False):
+                if frame.strip():
+                    lines.append(f"    {frame.strip()}" + (f"  ({where})" if where else ""))
     if outcome.coverage:
         lines.append("")
         lines.append(f"Code coverage (threshold {outcome.coverage_threshold:g}%):")
