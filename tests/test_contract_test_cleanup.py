@@ -15,8 +15,12 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from jtel_sf.contract import load_case
+from jtel_sf.contract_test import RunOptions, run_contract_test
 from jtel_sf.contract_test.api import Target
 from jtel_sf.contract_test.runner import FAILED, PASSED, SKIPPED, CaseRunner
+from jtel_sf.contract_test.scrub import Scrubber
+from jtel_sf.contract_test.transport import Recorder
+from jtel_sf.settings import Settings
 
 API = "/services/data/v61.0"
 RUNNING_USER = "005000000000001AAA"
@@ -27,9 +31,15 @@ class FakeOrg(BaseAdapter):
     userinfo, the user query and an endpoint whose answer the test chooses."""
 
     def __init__(
-        self, *, answer: tuple[int, dict[str, Any]], interrupt: bool = False, users: int = 1
+        self,
+        *,
+        answer: tuple[int, dict[str, Any]],
+        interrupt: bool = False,
+        users: int = 1,
+        expire_once: bool = False,
     ) -> None:
         super().__init__()
+        self.expire_once = expire_once
         self.answer = answer
         self.interrupt = interrupt
         self.users = users
@@ -69,6 +79,9 @@ class FakeOrg(BaseAdapter):
         if path == "/services/oauth2/userinfo":
             return 200, {"user_id": RUNNING_USER}
         if path.startswith("/services/apexrest/"):
+            if self.expire_once:  # the token expired: Salesforce's 401, once
+                self.expire_once = False
+                return 401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
             if self.interrupt:
                 raise KeyboardInterrupt
             body = json.loads(raw)
@@ -129,15 +142,22 @@ CASE = {
 }
 
 
-def make_runner(tmp_path: Path, org: FakeOrg, *, keep: bool = False) -> tuple[CaseRunner, Any]:
+def make_runner(
+    tmp_path: Path, org: FakeOrg, *, keep: bool = False, settings: Settings | None = None, **kwargs: Any
+) -> tuple[CaseRunner, Any]:
     path = tmp_path / "fake_case.json"
     path.write_text(json.dumps(CASE), encoding="utf-8")
     session = requests.Session()
     session.mount("https://", org)
     target = Target(
-        kind="org", session=session, instance_url="https://fake.my.salesforce.com", api_version="61.0"
+        kind="org",
+        session=session,
+        instance_url="https://fake.my.salesforce.com",
+        api_version="61.0",
+        settings=settings or Settings(),
+        refresh=kwargs.pop("refresh", None),
     )
-    runner = CaseRunner(target, seed=7, keep=keep)
+    runner = CaseRunner(target, seed=7, keep=keep, **kwargs)
     runner.identify_running_user()
     return runner, load_case(path)
 
@@ -207,3 +227,35 @@ def test_a_case_for_other_targets_is_skipped_without_a_request(tmp_path: Path) -
     result = runner.run_case(load_case(path))
     assert (result.result, result.reason) == (SKIPPED, "needs a hook")
     assert len(org.log) == before
+
+
+def test_a_case_for_another_agent_match_field_is_skipped(tmp_path: Path) -> None:
+    org = FakeOrg(answer=(200, {"status": "written", "code": "ok"}))
+    settings = Settings(agent_match_field="FederationIdentifier")
+    runner, case = make_runner(tmp_path, org, settings=settings)
+    result = runner.run_case(case)
+    assert result.result == SKIPPED
+    assert result.reason == (
+        "the endpoint matches agents on FederationIdentifier (settings), the case needs CommunityNickname"
+    )
+    assert deleted(org) == ["Contact"]
+
+
+def test_an_expired_token_is_renewed_once_and_the_recording_replays_the_renewal(tmp_path: Path) -> None:
+    org = FakeOrg(answer=(200, {"status": "written", "code": "ok"}), expire_once=True)
+    renewals: list[int] = []
+    recorder = Recorder()
+    runner, case = make_runner(
+        tmp_path, org, refresh=lambda: renewals.append(1), scope=recorder.begin, note_body=recorder.note_body
+    )
+    recorder.attach(runner.target.session)
+    runner.identify_running_user()
+    result = runner.run_case(case)
+    assert result.result == PASSED, result.failures
+    assert renewals == [1]
+    meta = {"seed": 7, "target": "org", "recordedFrom": "org", "canRefresh": True, "settings": {}}
+    recorder.write(tmp_path / "rec", Scrubber(instance_url="https://fake.my.salesforce.com"), meta)
+    replay = run_contract_test(
+        RunOptions(replay_dir=tmp_path / "rec", cases_path=tmp_path / "fake_case.json")
+    )
+    assert [(r.name, r.result, r.failures) for r in replay.results] == [("fake_case", PASSED, [])]

@@ -4,6 +4,7 @@ run every case, record if asked, and hand back the results."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import secrets
 import tempfile
@@ -190,6 +191,11 @@ def _replay_target(directory: Path, settings: Settings) -> Iterator[tuple[Target
     session = requests.Session()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    # the settings the run was recorded with (they shape the requests), else the project's
+    recorded = recording.meta.get("settings")
+    if isinstance(recorded, dict):
+        known = set(dataclasses.asdict(settings))
+        settings = Settings(**{k: v for k, v in recorded.items() if k in known})
     url_path = str(recording.meta.get("urlPath") or settings.url_path)
     source = str(recording.meta.get("recordedFrom", "an unknown source"))
     target = Target(
@@ -197,7 +203,9 @@ def _replay_target(directory: Path, settings: Settings) -> Iterator[tuple[Target
         session=session,
         instance_url=PLACEHOLDER_URL,
         api_version=PLACEHOLDER_API_VERSION,
-        settings=Settings(**{**settings.__dict__, "url_path": url_path}),
+        settings=dataclasses.replace(settings, url_path=url_path),
+        # a recorded 401 followed by the same request again was a token renewal: replay it as one
+        refresh=(lambda: None) if recording.meta.get("canRefresh") else None,
         description=f"the recording in {directory}, made on {source}",
     )
     yield target, recording, adapter
@@ -288,6 +296,8 @@ def run_contract_test(
                     "target": target.kind,
                     "seed": seed,
                     "urlPath": target.settings.url_path,
+                    "settings": dataclasses.asdict(target.settings),
+                    "canRefresh": target.refresh is not None,
                     "apiVersion": PLACEHOLDER_API_VERSION,
                     "instanceUrl": PLACEHOLDER_URL,
                     "recordedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -212,6 +212,11 @@ class CaseRunner:
             ref, match_field = user["ref"], user["matchField"]
             if not _FIELD_NAME.match(match_field):
                 raise CaseSetupError(f"users[{ref}].matchField is not a field name: {match_field!r}")
+            configured = self.target.settings.agent_match_field
+            if match_field != configured:
+                raise CaseSkipped(
+                    f"the endpoint matches agents on {configured} (settings), the case needs {match_field}"
+                )
             soql = (
                 f"SELECT Id, {match_field} FROM User WHERE IsActive = true AND {match_field} != null LIMIT 1"
             )
