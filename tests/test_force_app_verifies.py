@@ -1,0 +1,94 @@
+"""The shipped force-app passes offline verification, and planted errors in a copy of it are caught.
+
+This is the bar CI enforces for the product: zero findings from Salesforce's parser, apex-ls,
+PMD and prettier. It runs the real toolchain (installed on first use), never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jtel_sf.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _verify(path: Path) -> tuple[int, dict]:
+    result = CliRunner().invoke(cli, ["verify", str(path), "--json"])
+    start = result.output.index("{")
+    return result.exit_code, json.loads(result.output[start:])
+
+
+def test_shipped_force_app_has_zero_findings() -> None:
+    exit_code, report = _verify(ROOT / "force-app")
+    assert report["findings"] == [], report["findings"]
+    assert exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
+    project = tmp_path_factory.mktemp("planted")
+    shutil.copy(ROOT / "sfdx-project.json", project / "sfdx-project.json")
+    shutil.copytree(ROOT / "force-app", project / "force-app")
+    classes = project / "force-app" / "main" / "default" / "classes"
+    rollup = classes / "JtelRowValues.cls"
+    rollup.write_text(
+        rollup.read_text(encoding="utf-8").replace(
+            "    return label == null ? JtelContractSpec.UNKNOWN_RESULT_LABEL : label;",
+            "    return label == null ? JtelContractSpec.UNKNOWN_RESULT_LABEL : label\n",
+        ),
+        encoding="utf-8",
+    )
+    task = classes / "JtelCallTask.cls"
+    task.write_text(
+        task.read_text(encoding="utf-8").replace(
+            "    task.CallObject = call.CallKey__c;",
+            "    task.CallObject = call.NoSuchField__c;",
+        ),
+        encoding="utf-8",
+    )
+    users = classes / "JtelUserSelector.cls"
+    users.write_text(
+        users.read_text(encoding="utf-8").replace(
+            "    List<User> users = [SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1];",
+            "    List<User> users = new List<User>();\n"
+            "    for (Integer attempt = 0; attempt < 2; attempt++) {\n"
+            "      users = [SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1];\n"
+            "    }",
+        ),
+        encoding="utf-8",
+    )
+    return _verify(project / "force-app")
+
+
+def _rules(report: dict, file_name: str) -> list[tuple[str, str, int]]:
+    return [
+        (finding["check"], finding.get("rule") or "", finding["line"])
+        for finding in report["findings"]
+        if Path(finding["path"]).name == file_name
+    ]
+
+
+def test_planted_syntax_error_is_reported(planted: tuple[int, dict]) -> None:
+    exit_code, report = planted
+    assert exit_code == 1
+    assert any(check == "syntax" for check, _, _ in _rules(report, "JtelRowValues.cls")), report["findings"]
+
+
+def test_planted_unknown_field_is_reported_at_its_line(planted: tuple[int, dict]) -> None:
+    source = (ROOT / "force-app/main/default/classes/JtelCallTask.cls").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(source, 1) if "task.CallObject = call.CallKey__c;" in text)
+    _, report = planted
+    assert line in [ln for check, _, ln in _rules(report, "JtelCallTask.cls") if check == "semantics"], report["findings"]
+
+
+def test_planted_soql_in_a_loop_is_reported(planted: tuple[int, dict]) -> None:
+    _, report = planted
+    assert any(
+        check == "pmd" and "Loop" in rule for check, rule, _ in _rules(report, "JtelUserSelector.cls")
+    ), report["findings"]
