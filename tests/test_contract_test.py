@@ -234,6 +234,7 @@ def test_keep_leaves_the_records_and_prints_them(capsys: pytest.CaptureFixture[s
         (["--local", "-k", "no-case-is-called-this"], "no contract case matches"),
         (["--local", "--access-token", "x"], "leave out the org auth options"),
         (["--replay", str(RECORDING), "--seed", "3"], "recorded run's seed"),
+        (["--local", "--cases", str(RECORDING / "recording.json")], "not readable as contract cases"),
     ],
 )
 def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

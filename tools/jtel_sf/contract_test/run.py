@@ -94,7 +94,13 @@ class RunReport:
 def select_cases(cases_path: Path | None, pattern: str | None) -> list[ContractCase]:
     if cases_path is not None and not Path(cases_path).exists():
         raise UsageError(f"--cases: {cases_path} does not exist")
-    cases = load_cases(cases_path)
+    try:
+        cases = load_cases(cases_path)
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        where = cases_path or "the built-in cases"
+        raise UsageError(
+            f"--cases: {where}: not readable as contract cases ({type(exc).__name__}: {exc})"
+        ) from None
     if pattern:
         wildcard = any(ch in pattern for ch in "*?[")
         lowered = pattern.lower()
