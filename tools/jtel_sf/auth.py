@@ -9,7 +9,8 @@ Ways in, tried in this order (the first one whose inputs are complete wins):
 3. ``client-credentials``: client id + secret against the My Domain URL (what jtel itself uses).
 4. ``jwt-bearer``: client id + private key file + username; audience login or test.
 5. ``password``: username + password (+ security token), last, with a warning: Salesforce is
-   retiring it.
+   retiring it. With a client id + secret it is the OAuth password grant; without, the SOAP
+   login simple-salesforce implements (removed from API 65.0).
 
 Secrets (access token, client secret, password, security token, the private key) never appear in
 ``repr``/``str`` of these objects, in log records or in exception messages; every message that
