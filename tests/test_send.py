@@ -459,3 +459,18 @@ def test_org_auth_options_reach_the_endpoint_of_an_org(tmp_path: Path) -> None:
         assert f"Sending to {org.endpoint_url} (client-credentials)" in result.output
         assert org.store is not None and org.store.count("JtelCallRow__c") == 5
         assert org.client_secret not in result.output
+
+
+def test_rate_limiter_spaces_requests_evenly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jtel_sf.send import runner
+
+    clock = [100.0]
+    slept: list[float] = []
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runner.time, "sleep", lambda s: slept.append(s))
+    limiter = runner.RateLimiter(4.0)
+    for _ in range(4):
+        limiter.wait()
+    assert slept == [0.25, 0.5, 0.75]  # the first goes at once, then one slot every 1/4 s
+    runner.RateLimiter(None).wait()
+    assert len(slept) == 3
