@@ -7,7 +7,6 @@ stored effects, and always clean up what the case created (unless ``keep``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import requests
 
 from ..contract import ContractCase, load_outcomes
+from ..engine import body as engine_body
 from .api import Api, ApiError, Target, error_text
 from .compare import mismatch, same_id, show
 from .errors import CaseSetupError, CaseSkipped, PreparationFailed, ReplayMismatch
@@ -78,31 +78,27 @@ def body_bytes(step: dict[str, Any], expander: Expander) -> bytes:
     return json.dumps(expander.value(step["body"]), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def serialise_element(element: Any) -> str:
-    """The text an endpoint keeps for one array element, whose SHA-256 is its quarantine key
-    (same serialisation as the local endpoint's ``jtel_sf.engine.body.serialise_element``)."""
-    return json.dumps(element, ensure_ascii=False, separators=(",", ":"))
-
-
 def quarantine_sources(body: bytes) -> list[bytes]:
     """The byte strings whose SHA-256 can be a BodyKey__c for this body: its exact bytes and, for a
     JSON array the endpoint processes element by element (not one over maxBatchSize: that is
     refused whole), each element as the endpoint serialises it."""
     sources = [body]
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = engine_body.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return sources
     if isinstance(data, list) and len(data) <= load_outcomes().max_batch_size:
         for element in data:
-            text = serialise_element(element).encode("utf-8")
+            try:
+                text = engine_body.serialise_element(element).encode("utf-8")
+            except (TypeError, ValueError, RecursionError):
+                continue
             if text not in sources:
                 sources.append(text)
     return sources
 
 
-def body_key(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+body_key = engine_body.body_key  # SHA-256 hex of the exact bytes, the endpoint's BodyKey__c
 
 
 @dataclass
