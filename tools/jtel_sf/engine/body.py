@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -81,7 +81,6 @@ class ParsedBody:
     body_error: Invalid | None = None
     too_large: bool = False
     size: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def error_message(code: str) -> str:

@@ -8,7 +8,7 @@ Task's field values.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -266,6 +266,3 @@ def task_values(
         "ActivityDate": activity_date(rows, settings.time_zone),
         "Description": describe(rows, settings.time_zone),
     }
-
-
-Lookup = Callable[[str], str | None]
