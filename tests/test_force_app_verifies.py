@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from jtel_sf.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+QUERY = "[SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1]"
 
 
 def _verify(path: Path) -> tuple[int, dict]:
@@ -55,10 +56,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
     users = classes / "JtelUserSelector.cls"
     users.write_text(
         users.read_text(encoding="utf-8").replace(
-            "    List<User> users = [SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1];",
+            f"    List<User> users = {QUERY};",
             "    List<User> users = new List<User>();\n"
             "    for (Integer attempt = 0; attempt < 2; attempt++) {\n"
-            "      users = [SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1];\n"
+            f"      users = {QUERY};\n"
             "    }",
         ),
         encoding="utf-8",
@@ -81,14 +82,15 @@ def test_planted_syntax_error_is_reported(planted: tuple[int, dict]) -> None:
 
 
 def test_planted_unknown_field_is_reported_at_its_line(planted: tuple[int, dict]) -> None:
-    source = (ROOT / "force-app/main/default/classes/JtelCallTask.cls").read_text(encoding="utf-8").splitlines()
-    line = next(n for n, text in enumerate(source, 1) if "task.CallObject = call.CallKey__c;" in text)
+    source = (ROOT / "force-app/main/default/classes/JtelCallTask.cls").read_text(encoding="utf-8")
+    planted_text = "task.CallObject = call.CallKey__c;"
+    line = next(n for n, text in enumerate(source.splitlines(), 1) if planted_text in text)
     _, report = planted
-    assert line in [ln for check, _, ln in _rules(report, "JtelCallTask.cls") if check == "semantics"], report["findings"]
+    lines = [ln for check, _, ln in _rules(report, "JtelCallTask.cls") if check == "semantics"]
+    assert line in lines, report["findings"]
 
 
 def test_planted_soql_in_a_loop_is_reported(planted: tuple[int, dict]) -> None:
     _, report = planted
-    assert any(
-        check == "pmd" and "Loop" in rule for check, rule, _ in _rules(report, "JtelUserSelector.cls")
-    ), report["findings"]
+    rules = _rules(report, "JtelUserSelector.cls")
+    assert any(check == "pmd" and "Loop" in rule for check, rule, _ in rules), report["findings"]

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - the edge: anything else is a bug, shown briefly
+    except Exception as exc:  # the edge: anything else is a bug, shown briefly
         if debug:
             raise
         click.secho(f"Error: unexpected {type(exc).__name__}: {exc}", fg="red", err=True)
