@@ -298,7 +298,12 @@ class LocalServer:
     def start(self) -> LocalServer:
         self.bind()
         assert self._httpd is not None
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="jtel-sf-local", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="jtel-sf-local",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
