@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS records (
     internal TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_external_id ON records (sobject, ext_key) WHERE ext_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_parent ON records (parent_id) WHERE parent_id IS NOT NULL;
+DROP INDEX IF EXISTS records_parent;
+CREATE INDEX IF NOT EXISTS records_parent_type ON records (parent_id, sobject);
 CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 """
 
