@@ -46,7 +46,12 @@ from ..settings import load_settings
     help="Base of the exponential backoff in seconds (full jitter, at most 30 s).",
 )
 @click.option(
-    "--format", "input_format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto: *.csv is CSV (header row of jtel field names), anything else JSON Lines.",
 )
 @click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
