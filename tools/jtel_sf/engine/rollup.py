@@ -58,13 +58,16 @@ def _instant(value: object, time_zone: str) -> datetime | None:
 
 
 def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
-    """dtCallAlert, then dtCallConnect, then dtCallStart ascending (absent last), then RowKey."""
+    """dtCallAlert, dtCallConnect, dtCallStart ascending (absent last), TransactionCodeExportKey
+    (absent last), then RowKey."""
 
     def key(item: CallRow) -> tuple[object, ...]:
         parts: list[object] = []
         for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
             moment = _instant(item.get(name), time_zone)
             parts.extend((moment is None, moment.timestamp() if moment else 0.0))
+        code = item.get("TransactionCodeExportKey")
+        parts.extend((code is None, code or ""))
         parts.append(item.row_key)
         return tuple(parts)
 
