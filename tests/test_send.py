@@ -474,3 +474,17 @@ def test_rate_limiter_spaces_requests_evenly(monkeypatch: pytest.MonkeyPatch) ->
     assert slept == [0.25, 0.5, 0.75]  # the first goes at once, then one slot every 1/4 s
     runner.RateLimiter(None).wait()
     assert len(slept) == 3
+
+
+def test_final_rows_merge_sorted_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jtel_sf.send import report as report_module
+
+    monkeypatch.setattr(report_module, "_CHUNK", 7)  # many small chunks, merged
+    path = tmp_path / "r.jsonl"
+    writer = ReportWriter(path)
+    for n in range(1, 101):
+        writer.write({"file": "/f", "line": n, "rowKey": f"k{n}", "final": n % 3 != 0})
+    writer.close()
+    finals = FinalRows.from_report(path)
+    assert len(finals) == 67
+    assert all((("/f", n, f"k{n}") in finals) == (n % 3 != 0) for n in range(1, 101))

@@ -8,6 +8,7 @@ of millions of rows costs 8 bytes a row, not a Python object each.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import os
 import threading
@@ -15,6 +16,8 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 from typing import Any
+
+_CHUNK = 65536
 
 
 def row_digest(file: str, line: int, row_key: str) -> int:
@@ -30,7 +33,9 @@ class FinalRows:
 
     @classmethod
     def from_report(cls, path: Path) -> FinalRows:
-        digests = array("Q")
+        """Reads the report line by line; sorts in chunks and merges, so no Python int per row is kept."""
+        chunks: list[array] = []
+        chunk = array("Q")
         if path.is_file():
             with path.open("rb") as handle:
                 for line in handle:
@@ -39,11 +44,13 @@ class FinalRows:
                     except ValueError:
                         continue  # a line cut short by a kill: that row is sent again
                     if isinstance(entry, dict) and entry.get("final") is True:
-                        digests.append(
-                            row_digest(str(entry["file"]), int(entry["line"]), str(entry["rowKey"]))
-                        )
-        ordered = array("Q", sorted(set(digests)))
-        return cls(ordered)
+                        chunk.append(row_digest(str(entry["file"]), int(entry["line"]), str(entry["rowKey"])))
+                        if len(chunk) >= _CHUNK:
+                            chunks.append(array("Q", sorted(chunk)))
+                            chunk = array("Q")
+        if chunk:
+            chunks.append(array("Q", sorted(chunk)))
+        return cls(array("Q", heapq.merge(*chunks)) if len(chunks) > 1 else (chunks[0] if chunks else None))
 
     def __len__(self) -> int:
         return len(self._digests)
