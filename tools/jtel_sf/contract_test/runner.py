@@ -101,6 +101,20 @@ def quarantine_sources(body: bytes) -> list[bytes]:
 body_key = engine_body.body_key  # SHA-256 hex of the exact bytes, the endpoint's BodyKey__c
 
 
+def answered_quarantine_keys(response: requests.Response) -> list[str]:
+    """The quarantineKey values an answer names (top level and batch results): the endpoint's own
+    word on which BodyKey__c keeps a rejected body, whatever bytes it hashed."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    answers = [data] + [r.get("body") for r in data.get("results") or [] if isinstance(r, dict)]
+    keys = [a.get("quarantineKey") for a in answers if isinstance(a, dict)]
+    return [key for key in keys if isinstance(key, str)]
+
+
 @dataclass
 class _CaseState:
     created: list[tuple[str, str]] = field(default_factory=list)  # (sobject, id), creation order
@@ -244,6 +258,9 @@ class CaseRunner:
                 if existing is not None:
                     state.preexisting[key] = str(existing.get("Id"))
         response = self.api.send(body)
+        for key in answered_quarantine_keys(response):
+            if key not in state.body_keys:  # the endpoint serialised an element differently
+                state.body_keys.append(key)
         state.failures.extend(f"{label}: {p}" for p in check_answer(step.get("expect", {}), response))
         resend = step.get("resend")
         if resend is not None:
