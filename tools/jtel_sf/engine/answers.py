@@ -1,4 +1,5 @@
-"""Answer bodies ``{status, code, message, callId, rowKey, errors}``; HTTP status from outcomes.json."""
+"""Answer bodies ``{status, code, message, callId, rowKey, errors}`` (the local store adds
+``quarantineKey`` to rejected ones); HTTP status from outcomes.json."""
 
 from __future__ import annotations
 

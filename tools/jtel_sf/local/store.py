@@ -391,6 +391,7 @@ class Store:
             result.http,
             None if invalid.call_id is None else str(invalid.call_id),
         )
+        result.body["quarantineKey"] = body_mod.body_key(raw)
         return result
 
     def _link(
@@ -568,4 +569,5 @@ class Store:
             )
         except Exception:
             return answer("quarantine_failed", settings)
+        result.body["quarantineKey"] = body_mod.body_key(raw)
         return result
