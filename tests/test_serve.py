@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -375,3 +376,13 @@ def test_serve_command_refuses_half_credentials() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "0", "--client-id", "only-id"])
     assert result.exit_code != 0
     assert "both --client-id and --client-secret" in str(result.exception) + result.output
+
+
+def test_a_rejected_answer_names_its_quarantine_record(client: Client) -> None:
+    raw = b'{"CONNRES": 12}'
+    answer = client.post(raw=raw).json()
+    key = hashlib.sha256(raw).hexdigest()
+    assert answer["quarantineKey"] == key
+    record = client.get(f"/sobjects/JtelQuarantine__c/BodyKey__c/{key}")
+    assert record.status_code == 200
+    assert record.json()["ErrorCode__c"] == "invalid_payload"
