@@ -11,21 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from jtel_sf.cli import main
+from conftest import run_cli
 from jtel_sf.contract import CASES_DIR, load_cases
 
 RECORDING = Path(__file__).resolve().parent / "recordings" / "local-stand-in"
 ENDPOINT_PATH = "/services/apexrest/jtelACD/writeCallStatistics"
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def copy_recording(tmp_path: Path) -> Path:

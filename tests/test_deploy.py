@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from jtel_sf.cli import main
+from conftest import run_cli as invoke_cli
 from jtel_sf.org.deploy import LiveLine, progress_line
 from jtel_sf.org.package import build_package
 from test_deploy_package import WIDGET_SOURCE, write_tree
@@ -43,12 +43,7 @@ def add_soap(url: str, name: str, status: int = 200, **fill: str) -> None:
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = invoke_cli(args, capsys)
     assert TOKEN not in out + err, "the access token leaked into the output"
     return code, out, err
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from jtel_sf.cli import main
+from conftest import run_cli as invoke_cli
 from jtel_sf.org.doctor import camel_to_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "http"
@@ -75,12 +75,7 @@ HEALTHY = {
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = invoke_cli(args, capsys)
     assert TOKEN not in out + err
     return code, out, err
 

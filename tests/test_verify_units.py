@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jtel_sf.cli import main
+from conftest import run_cli
 from jtel_sf.errors import EXIT_ENVIRONMENT, EXIT_USAGE, UsageError
 from jtel_sf.verify import toolchain as tc
 from jtel_sf.verify.checks import check_metadata, check_suppressions, find_project
@@ -24,14 +24,6 @@ META = (
 )
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(path: Path, text: str) -> Path:
