@@ -40,9 +40,10 @@ OBJECT_ACCESS: tuple[ObjectAccess, ...] = (
     ObjectAccess("JtelQuarantine__c", create=True, edit=True),
 )
 
-# Records jtel links calls to (SalesForceID): read, so that the service can see them and attach
-# the Task (WhoId: Contact, Lead; WhatId: Account, Case). No field permissions: only Ids are read.
-LINKED_OBJECTS: tuple[str, ...] = ("Account", "Case", "Contact", "Lead")
+# Records jtel links calls to (SalesForceID) are the customer's objects: access to them is granted
+# by the separate, hand-written JtelCallStatisticsRecordAccess permission set, which admins adapt to
+# the objects jtel names (docs/admin-setup.md, sections 5 and 6). This set covers the jtel objects.
+LINKED_OBJECTS: tuple[str, ...] = ()
 
 # Edit Tasks: create and update the call's Task. The Task call fields (CallType, CallObject,
 # CallDurationInSeconds, CallDisposition) are not subject to field-level security (Object
