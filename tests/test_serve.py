@@ -248,6 +248,7 @@ def test_rejected_body_is_quarantined_once_with_attempts(client: Client) -> None
     assert len(quarantined) == 1
     assert quarantined[0]["Attempts__c"] == 2 and quarantined[0]["RawBody__c"] == "not json"
     assert quarantined[0]["Reason__c"] == "invalid_payload"
+    assert reply.json()["quarantineKey"] == quarantined[0]["BodyKey__c"]  # the answer names its record
     got = client.get(f"/sobjects/JtelQuarantine__c/BodyKey__c/{quarantined[0]['BodyKey__c']}")
     assert got.status_code == 200
 
