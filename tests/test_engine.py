@@ -50,6 +50,8 @@ def test_checksum_suffix_matches_salesforce_examples() -> None:
         "0038d000000000!",
         "0038d0000000001AAAA",
         "00Q8d0000000001 ",
+        "0038d0000000001AAA\n",
+        "0038d0000000001\n",
     ],
 )
 def test_malformed_ids_are_not_ids(text: str) -> None:
@@ -141,6 +143,8 @@ def test_call_id_forms(value: object, expected: int) -> None:
         ("1.0", "not_an_integer"),
         (" 1", "not_an_integer"),
         ("+1", "not_an_integer"),
+        ("1\n", "not_an_integer"),
+        ("\uff11\uff12", "not_an_integer"),  # full-width digits: ASCII only
         ("1e3", "not_an_integer"),
         ("12s", "not_an_integer"),
         (True, "wrong_type"),
@@ -202,7 +206,13 @@ def test_strings_are_not_trimmed_and_limited_to_255() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("4989123456", "+4989123456"), ("anonymous", "anonymous"), ("+4989", "+4989"), ("089 123", "089 123")],
+    [
+        ("4989123456", "+4989123456"),
+        ("anonymous", "anonymous"),
+        ("+4989", "+4989"),
+        ("089 123", "089 123"),
+        ("4989\n", "4989\n"),
+    ],
 )
 def test_caller_id_normalisation(text: str, expected: str) -> None:
     assert normalise_caller_id(text) == expected
@@ -216,6 +226,8 @@ def test_caller_id_normalisation(text: str, expected: str) -> None:
         ("2026-06-15 10:00:00.250999", datetime(2026, 6, 15, 10, 0, 0, 250000)),
         ("2026-06-15T10:00:00.5", datetime(2026, 6, 15, 10, 0, 0, 500000)),
         ("2024-02-29T23:59:59.123456789", datetime(2024, 2, 29, 23, 59, 59, 123000)),
+        ("1700-01-01T00:00:00", datetime(1700, 1, 1)),
+        ("4000-12-31T23:59:59", datetime(4000, 12, 31, 23, 59, 59)),
     ],
 )
 def test_datetime_formats(text: str, expected: datetime) -> None:
@@ -237,6 +249,10 @@ def test_datetime_formats(text: str, expected: datetime) -> None:
         "2026-06-15T10:00:00.1234567890",
         "2026-06-15",
         " 2026-06-15T10:00:00",
+        "2026-06-15T10:00:00\n",
+        "\uff12026-06-15T10:00:00",  # a full-width digit
+        "1699-12-31T23:59:59",  # before the years Salesforce stores
+        "4001-01-01T00:00:00",
     ],
 )
 def test_invalid_datetimes(text: str) -> None:

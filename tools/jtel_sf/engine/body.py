@@ -16,9 +16,13 @@ from typing import Any
 
 from jtel_sf.contract import FieldSpec, load_fields, load_outcomes
 
-_INTEGER_RE = re.compile(r"^-?[0-9]+$")
-_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?$")
-_DIGITS_RE = re.compile(r"^[0-9]+$")
+# ASCII digits only, whole text (fullmatch: Python's "$" would also accept a trailing newline).
+_INTEGER_RE = re.compile(r"-?[0-9]+")
+_DATETIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+)
+_DIGITS_RE = re.compile(r"[0-9]+")
+_YEARS = (1700, 4000)  # the date-times Salesforce stores
 _WHITESPACE = b" \t\r\n"
 # Integers with more digits than this are out of range for every field (the largest max has 18).
 _MAX_INTEGER_DIGITS = 40
@@ -119,7 +123,7 @@ def _parse_int(text: str) -> int | Decimal:
 
 def _integer_from_text(text: str) -> int | str:
     """int, or the error code."""
-    if not _INTEGER_RE.match(text):
+    if not _INTEGER_RE.fullmatch(text):
         return "not_an_integer"
     digits = text.lstrip("-").lstrip("0")
     if len(digits) > _MAX_INTEGER_DIGITS:
@@ -166,10 +170,12 @@ def _read_text(value: Any) -> str | tuple[str]:
 
 def parse_local_datetime(text: str) -> datetime | None:
     """``YYYY-MM-DDThh:mm:ss`` (T or space, optional 1..9 digit fraction), kept to the millisecond."""
-    match = _DATETIME_RE.match(text)
+    match = _DATETIME_RE.fullmatch(text)
     if not match:
         return None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not _YEARS[0] <= year <= _YEARS[1]:
+        return None
     fraction = match.group(7)
     millis = int((fraction[1:] + "00")[:3]) if fraction else 0
     try:
@@ -179,7 +185,7 @@ def parse_local_datetime(text: str) -> datetime | None:
 
 
 def normalise_caller_id(text: str) -> str:
-    return "+" + text if _DIGITS_RE.match(text) else text
+    return "+" + text if _DIGITS_RE.fullmatch(text) else text
 
 
 def format_local(value: datetime) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_ID_RE = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -29,7 +29,7 @@ def checksum_suffix(id15: str) -> str:
 
 def to_18(record_id: str) -> str | None:
     """The 18-character form of a well-formed Id, or None when the text is not an Id."""
-    if not isinstance(record_id, str) or not _ID_RE.match(record_id):
+    if not isinstance(record_id, str) or not _ID_RE.fullmatch(record_id):
         return None
     id15 = record_id[:15]
     expected = checksum_suffix(id15)
