@@ -214,3 +214,28 @@ def test_shuffled_five_row_call_rolls_up_like_the_ordered_one() -> None:
         return call, task
 
     assert rolled("seed_five_row_call_in_order") == rolled("seed_five_row_call_shuffled")
+
+
+def test_task_description_lists_legs_and_codes_like_the_apex() -> None:
+    case = next(c for c in LOCAL_CASES if c.name == "seed_five_row_call_shuffled")
+    refs = {"contact.Id": make_id("003", 5)}
+    sim = Sim({refs["contact.Id"]: "Contact"}, Settings())
+    for step in case.steps:
+        sim.send(json.dumps(expand(step["body"], refs, {"call": 78})).encode())
+    rows = list(sim.rows.values())
+    call = roll_up(rows, "Europe/Berlin")
+    task = task_values(rows, call, Settings(), record_id=refs["contact.Id"], record_is_who=True, owner_id="x")
+    assert task["Description"] == "\n".join(
+        [
+            "Sales / agent.w: No answer, - - 10:00:20, -1 s",
+            "Sales / agent.x: Busy, - - 10:00:35, -1 s",
+            "Support / agent.y: Connected, 10:00:45 - 10:03:45, 180 s",
+            "Support / agent.z: Connected, 10:03:55 - 10:05:55, 120 s",
+            "Transaction codes: AAA; BBB; CCC",
+        ]
+    )
+    assert (
+        task["ActivityDate"] == "2026-06-15"
+        and task["CallType"] == "Inbound"
+        and task["Priority"] == "Normal"
+    )

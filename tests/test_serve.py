@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from jtel_sf.contract import load_cases
-from jtel_sf.engine.ids import to_18
+from jtel_sf.engine.ids import make_id, to_18
 from jtel_sf.local.server import LocalServer
 from jtel_sf.settings import Settings
 
@@ -237,6 +237,10 @@ def test_salesforce_id_of_a_user_is_not_activity_enabled(client: Client) -> None
     assert reply.status_code == 404 and reply.json()["code"] == "record_not_activity_enabled"
     again = client.post(body)
     assert again.status_code == 404 and again.json()["code"] == "record_not_activity_enabled"
+    body["SalesForceID"] = make_id("005", 999)  # decided by the key prefix, as in the org
+    assert client.post(body).json()["code"] == "record_not_activity_enabled"
+    body["SalesForceID"] = make_id("a9Z", 1)  # a prefix no object has
+    assert client.post(body).json()["code"] == "record_not_found"
 
 
 def test_rejected_body_is_quarantined_once_with_attempts(client: Client) -> None:

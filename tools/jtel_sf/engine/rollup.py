@@ -15,8 +15,8 @@ from datetime import datetime
 from jtel_sf.contract import load_outcomes
 from jtel_sf.settings import Settings
 
-from .body import Row, format_local
-from .time import format_instant, to_utc
+from .body import Row
+from .time import format_instant, to_utc, zone
 
 LINKED = "Linked"
 UNLINKED = "Unlinked"
@@ -213,12 +213,16 @@ def render_subject(template: str, call: dict[str, object]) -> str:
     return _PLACEHOLDER_RE.sub(replace, template)[:TEXT_LIMIT]
 
 
-def _local_text(value: object) -> str:
-    return format_local(value)[:19].replace("T", " ") if isinstance(value, datetime) else ""
+def _local_time(value: object, time_zone: str) -> str:
+    """``HH:mm:ss`` of the instant in the configured zone (as the Apex formats it), ``-`` if absent."""
+    if not isinstance(value, datetime):
+        return "-"
+    return to_utc(value, time_zone).astimezone(zone(time_zone)).strftime("%H:%M:%S")
 
 
 def describe(rows: Iterable[CallRow], time_zone: str) -> str:
-    """One line per leg (``group / agent: result, connect - end, duration s``) and the codes."""
+    """One line per leg (``group / agent: result, connect - end, duration s``, ``-`` for absent
+    values) and a ``Transaction codes: ...`` line when the call has codes."""
     outcomes = load_outcomes()
     ordered = canonical_order(rows, time_zone)
     lines = []
@@ -226,12 +230,15 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
         connres = leg.get("CONNRES")
         duration = leg.get("nDuration")
         lines.append(
-            f"{leg.get('AcdAgentGroupsName') or ''} / {leg.get('AgentUID') or ''}: "
+            f"{leg.get('AcdAgentGroupsName') or '-'} / {leg.get('AgentUID') or '-'}: "
             f"{outcomes.result_label(connres if isinstance(connres, int) else None)}, "
-            f"{_local_text(leg.get('dtCallConnect'))} - {_local_text(leg.get('dtCallEnd'))}, "
-            f"{'' if duration is None else duration} s"
+            f"{_local_time(leg.get('dtCallConnect'), time_zone)} - "
+            f"{_local_time(leg.get('dtCallEnd'), time_zone)}, "
+            f"{'-' if duration is None else duration} s"
         )
-    lines.append("Transaction codes: " + JOIN.join(_distinct(ordered, "TransactionCodeExportKey")))
+    codes = _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey")))
+    if codes:
+        lines.append("Transaction codes: " + codes)
     return "\n".join(lines)[:DESCRIPTION_LIMIT]
 
 

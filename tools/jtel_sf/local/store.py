@@ -51,6 +51,7 @@ KEY_PREFIXES = {
     ROW: "a0K",
     QUARANTINE: "a0L",
 }
+TYPES_BY_PREFIX = {prefix: sobject for sobject, prefix in KEY_PREFIXES.items()}
 EXTERNAL_ID_FIELDS = {CALL: "CallKey__c", ROW: "RowKey__c", QUARANTINE: "BodyKey__c"}
 WHO_TYPES = frozenset({"Contact", "Lead"})
 NOT_ACTIVITY_ENABLED = frozenset({"User", "Task", "Organization", ROW, QUARANTINE, CALL})
@@ -403,11 +404,16 @@ class Store:
         full = to_18(salesforce_id)
         if full is None:
             return "invalid_record_id", UNLINKED, None, None
+        # As in the org: the key prefix names the type; a type that cannot hold activities is
+        # answered before any lookup, an unknown prefix is a record nobody can see.
+        sobject = TYPES_BY_PREFIX.get(full[:3])
+        if sobject is None:
+            return "record_not_found", UNLINKED, None, None
+        if sobject in NOT_ACTIVITY_ENABLED:
+            return "record_not_activity_enabled", UNLINKED, None, None
         found = cur.execute("SELECT id, sobject FROM records WHERE id15 = ?", (full[:15],)).fetchone()
         if found is None:
             return "record_not_found", UNLINKED, None, None
-        if found[1] in NOT_ACTIVITY_ENABLED:
-            return "record_not_activity_enabled", UNLINKED, None, None
         return "ok", LINKED, str(found[0]), str(found[1])
 
     def _match_agent(self, cur: sqlite3.Cursor, agent_uid: str | None, settings: Settings) -> str | None:
