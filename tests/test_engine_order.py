@@ -1,5 +1,6 @@
-"""Canonical row order: rows of one leg are ordered by transaction code before the row key, so the
-seed's call lists its codes the same way whatever ids the rows carry (the row key hashes them)."""
+"""Engine details that must match the Apex: canonical row order (rows of one leg are ordered by
+transaction code before the row key, so the seed's call lists its codes the same way whatever ids
+the rows carry), and text length counted in UTF-16 units."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def test_transaction_code_decides_before_the_row_key() -> None:
 def test_the_row_key_breaks_the_last_tie() -> None:
     rows = [_row("AAA", "b" * 64), _row("AAA", "a" * 64)]
     assert [r.row_key for r in canonical_order(rows, "Europe/Berlin")] == ["a" * 64, "b" * 64]
+
+
+def test_text_length_counts_utf16_units_as_salesforce_does() -> None:
+    from jtel_sf.engine.body import parse_body
+
+    emoji = "\U0001f600"  # one code point, two UTF-16 units
+    ok = parse_body(('{"jtelStatisticsPartAID": 1, "AgentUID": "' + "a" * 253 + emoji + '"}').encode())
+    too_long = parse_body(('{"jtelStatisticsPartAID": 1, "AgentUID": "' + "a" * 254 + emoji + '"}').encode())
+    assert ok.elements[0].row_key
+    assert [e.code for e in too_long.elements[0].errors] == ["too_long"]

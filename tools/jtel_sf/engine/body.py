@@ -184,6 +184,11 @@ def parse_local_datetime(text: str) -> datetime | None:
         return None
 
 
+def utf16_length(text: str) -> int:
+    """Length as Salesforce counts it: UTF-16 code units (a character outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
 def normalise_caller_id(text: str) -> str:
     return "+" + text if _DIGITS_RE.fullmatch(text) else text
 
@@ -217,7 +222,7 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[Value, FieldError | None]
     if isinstance(text, tuple):
         return None, _err(spec.name, text[0])
     limit = spec.max_length or load_outcomes().max_string_length
-    if len(text) > limit:
+    if utf16_length(text) > limit:
         return None, _err(spec.name, "too_long", f"longer than {limit} characters")
     if spec.kind == "phone":
         text = normalise_caller_id(text)
