@@ -26,38 +26,18 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jtel_sf.contract import load_cases, load_fields
+from conftest import five_rows, token_for
+from jtel_sf.contract import load_fields
 from jtel_sf.local.server import LocalServer
 from jtel_sf.send.report import FinalRows
 from jtel_sf.send.source import read_rows
 
-FIVE = next(c for c in load_cases() if c.name == "seed_five_row_call_in_order")
 DATA_TYPES = ("JtelCall__c", "JtelCallRow__c", "Task")
 
 
 def bearer(server: LocalServer) -> dict[str, str]:
-    reply = requests.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-    )
-    return {"Authorization": "Bearer " + reply.json()["access_token"]}
+    return {"Authorization": "Bearer " + token_for(server)}
 
-
-def five_rows(call: int, salesforce_id: str | None = None) -> list[dict[str, Any]]:
-    rows = []
-    for step in FIVE.steps:
-        body = dict(step["body"])
-        body["jtelStatisticsPartAID"] = call
-        if salesforce_id is None:
-            body.pop("SalesForceID")
-        else:
-            body["SalesForceID"] = salesforce_id
-        rows.append(body)
-    return rows
 
 
 # -- concurrency -----------------------------------------------------------------------------------

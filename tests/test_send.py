@@ -13,29 +13,14 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
+from conftest import five_rows
 from jtel_sf.cli import cli
-from jtel_sf.contract import load_cases
 from jtel_sf.engine import parse_body
 from jtel_sf.errors import AuthError, UsageError
 from jtel_sf.local.server import LocalServer
 from jtel_sf.send.report import FinalRows, ReportWriter
 from jtel_sf.send.runner import backoff, classify
 from jtel_sf.send.source import read_rows
-
-FIVE = next(c for c in load_cases() if c.name == "seed_five_row_call_in_order")
-
-
-def five_rows(call: int, salesforce_id: str | None = None) -> list[dict[str, Any]]:
-    rows = []
-    for step in FIVE.steps:
-        body = dict(step["body"])
-        body["jtelStatisticsPartAID"] = call
-        if salesforce_id is None:
-            body.pop("SalesForceID")
-        else:
-            body["SalesForceID"] = salesforce_id
-        rows.append(body)
-    return rows
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from conftest import token_for
 from jtel_sf.contract import load_cases
 from jtel_sf.engine.ids import make_id, to_18
 from jtel_sf.local.server import LocalServer
@@ -25,19 +26,6 @@ from jtel_sf.settings import Settings
 
 API = "/services/data/v61.0"
 
-
-def token_for(server: LocalServer) -> str:
-    reply = requests.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-        timeout=10,
-    )
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["access_token"])
 
 
 class Client:
