@@ -379,3 +379,53 @@ def test_a_rejected_answer_names_its_quarantine_record(client: Client) -> None:
     record = client.get(f"/sobjects/JtelQuarantine__c/BodyKey__c/{key}")
     assert record.status_code == 200
     assert record.json()["ErrorCode__c"] == "invalid_payload"
+
+
+def test_simulated_org_outcomes_answer_like_the_org(server: LocalServer, client: Client) -> None:
+    hook = f"{server.base_url}/jtel-sf/test-hook"
+    body = {"jtelStatisticsPartAID": 4711, "CONNRES": 1}
+    assert client.http.post(hook, json={"hook": "lockTimeout"}).json() == {"hook": "lockTimeout"}
+    locked = client.post(body)
+    assert (locked.status_code, locked.json()["code"]) == (503, "locked")
+    assert client.http.post(hook, json={"hook": "orgRefusal"}).status_code == 200
+    refused = client.post(body)
+    assert (refused.status_code, refused.json()["code"]) == (409, "org_refused")
+    assert refused.json()["errors"][0]["code"] == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert client.http.post(hook, json={"hook": None}).json() == {"hook": None}
+    again = client.post(body)
+    assert (again.status_code, again.json()["code"]) == (409, "org_refused"), "a refused body stays refused"
+    record = client.get(f"/sobjects/JtelQuarantine__c/BodyKey__c/{refused.json()['quarantineKey']}")
+    assert record.json()["Attempts__c"] == 2.0
+    assert client.get("/sobjects/JtelCall__c/CallKey__c/4711").status_code == 404, "nothing stored"
+    assert client.http.post(hook, json={"hook": "bogus"}).status_code == 400
+
+
+def test_serve_simulate_option_answers_every_valid_row_with_the_retry(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "jtel_sf.cli", "serve", "--port", "0", "--quiet"]
+    command += ["--simulate", "lock-timeout", "--client-id", "cid", "--client-secret", "csecret"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        lines: list[str] = []
+        assert proc.stderr is not None
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            line = proc.stderr.readline()
+            assert line, "serve stopped early: " + "".join(lines)
+            lines.append(line)
+        assert any("simulating:    lockTimeout" in line for line in lines), lines
+        base = lines[0].split(": ", 1)[1].strip()
+        token = requests.post(
+            base + "/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": "cid", "client_secret": "csecret"},
+            timeout=10,
+        ).json()["access_token"]
+        reply = requests.post(
+            base + "/services/apexrest/jtelACD/writeCallStatistics",
+            json={"jtelStatisticsPartAID": 1},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert (reply.status_code, reply.json()["code"]) == (503, "locked")
+    finally:
+        proc.terminate()
+        proc.wait(10)

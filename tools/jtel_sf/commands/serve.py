@@ -33,6 +33,12 @@ from ..settings import load_settings
     help="Settings file (time zone, agent match field, ...). Default: the project's, else built-in defaults.",
 )
 @click.option("--quiet", is_flag=True, help="No request log on stderr.")
+@click.option(
+    "--simulate",
+    type=click.Choice(["lock-timeout", "org-refusal"]),
+    help="Answer every valid row as the org would on a row lock timeout (503 retry) or a validation "
+    "rule (409 org_refused, quarantined): to check how jtel's daemon handles them.",
+)
 def serve(
     host: str,
     port: int,
@@ -41,6 +47,7 @@ def serve(
     client_secret: str | None,
     config: Path | None,
     quiet: bool,
+    simulate: str | None,
 ) -> None:
     """Run the local endpoint: the writeCallStatistics contract on this machine, with a real database.
 
@@ -58,4 +65,5 @@ def serve(
         settings=settings,
         echo=lambda text: click.echo(text, err=True),
         quiet=quiet,
+        fault={"lock-timeout": "lockTimeout", "org-refusal": "orgRefusal"}.get(simulate or ""),
     )

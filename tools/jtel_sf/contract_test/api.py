@@ -88,6 +88,13 @@ class Api:
             headers={"Content-Type": "application/json"},
         )
 
+    def set_test_hook(self, hook: str | None) -> None:
+        """Switch a simulated org-only outcome of the local endpoint on or off (its
+        /jtel-sf/test-hook resource; Salesforce has none, so only for the local target)."""
+        response = self.request("POST", "/jtel-sf/test-hook", json={"hook": hook})
+        if response.status_code != 200:
+            raise ApiError(f"test hook {hook!r}: {error_text(response)}")
+
     # -- records ------------------------------------------------------------------------------
     def userinfo(self) -> dict[str, Any]:
         response = self.request("GET", "/services/oauth2/userinfo")

@@ -169,10 +169,16 @@ class CaseRunner:
         self._scope(case.name)
         state = _CaseState()
         expander = Expander(self.seed, case.name, lookup=self._lookup_field(case))
+        hooked = case.hook is not None and self.target.kind == "local"
         try:
             self._prepare(case, expander, state)
+            if hooked:
+                self.api.set_test_hook(case.hook)
             for number, step in enumerate(case.steps, 1):
                 self._step(number, len(case.steps), step, expander, state)
+            if hooked:
+                self.api.set_test_hook(None)
+                hooked = False
             self._effects(case, expander, state)
         except CaseSkipped as exc:
             result.result = SKIPPED
@@ -182,6 +188,8 @@ class CaseRunner:
         except requests.RequestException as exc:
             state.failures.append(f"HTTP request failed: {type(exc).__name__}: {exc}")
         finally:
+            if hooked:
+                self._reset_hook(state)
             self._cleanup(expander, state, result)
             self._scope(None)
             result.duration = time.monotonic() - started
@@ -189,6 +197,12 @@ class CaseRunner:
             result.result = FAILED
             result.failures = state.failures
         return result
+
+    def _reset_hook(self, state: _CaseState) -> None:
+        try:
+            self.api.set_test_hook(None)
+        except (ApiError, ReplayMismatch, requests.RequestException) as exc:
+            state.failures.append(f"could not switch the test hook off: {exc}")
 
     def _lookup_field(self, case: ContractCase) -> Callable[[str, str], Any]:
         sobjects = {r["ref"]: r["sobject"] for r in case.records} | {u["ref"]: "User" for u in case.users}

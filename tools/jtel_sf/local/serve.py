@@ -25,6 +25,7 @@ def run_serve(
     settings: Settings,
     echo: Callable[[str], Any],
     quiet: bool = False,
+    fault: str | None = None,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
 ) -> None:
@@ -40,6 +41,7 @@ def run_serve(
         client_secret=client_secret,
         settings=settings,
         quiet=quiet,
+        fault=fault,
     )
     try:
         server.bind()
@@ -50,6 +52,8 @@ def run_serve(
     echo(f"  endpoint:      {server.endpoint_url}")
     echo(f"  token URL:     {server.token_url}  (grant_type=client_credentials)")
     echo(f"  database:      {server.db_path}")
+    if fault is not None:
+        echo(f"  simulating:    {fault} for every valid row (switch with POST /jtel-sf/test-hook)")
     if generated:
         # Throw-away credentials of this run only, printed so jtel or send can be pointed at it.
         echo(f"  client id:     {server.client_id}")

@@ -31,7 +31,7 @@ from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.answers import Answer, answer, batch_answer
 from jtel_sf.settings import Settings
 
-from .store import KEY_PREFIXES, ROW, Busy, RequiredFieldMissing, Store
+from .store import FAULTS, KEY_PREFIXES, ROW, Busy, RequiredFieldMissing, Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 NOT_FOUND_BODY = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
@@ -44,6 +44,16 @@ _QUERY_RE = re.compile(
     re.IGNORECASE,
 )
 
+
+
+TEST_HOOK_PATH = "/jtel-sf/test-hook"
+
+
+def check_fault(fault: str | None) -> str | None:
+    """A known simulated fault (see Store.simulate), or None."""
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(f"unknown hook {fault!r}; known: {', '.join(FAULTS)}")
+    return fault
 
 class _Reply(Exception):
     """Raised inside a handler to send a JSON answer."""
@@ -193,6 +203,10 @@ class _Handler(BaseHTTPRequestHandler):
                     ],
                 )
             return 0, app.endpoint(body)
+        if path == TEST_HOOK_PATH:
+            self._bearer_user()
+            self._only("POST")
+            return 200, app.set_fault(body)
         match = _DATA_RE.match(path)
         if match:
             self._bearer_user()
@@ -265,6 +279,7 @@ class LocalServer:
         *,
         log: TextIO | None = None,
         busy_timeout_ms: int = 5000,
+        fault: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -279,6 +294,7 @@ class LocalServer:
             db_path = Path(self._tmpdir) / "local.sqlite"
         self.db_path = Path(db_path)
         self.busy_timeout_ms = busy_timeout_ms
+        self.fault = check_fault(fault)
         self.store: Store | None = None  # type: ignore[assignment]
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -291,6 +307,7 @@ class LocalServer:
         if self._httpd is not None:
             return
         self.store = Store(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
+        self.store.fault = self.fault
         self._httpd = _HTTPServer((self.host, self.port), _Handler)
         self._httpd.app = self
         self.port = self._httpd.server_address[1]
@@ -461,6 +478,17 @@ class LocalServer:
         return {"totalSize": len(records), "done": True, "records": records}
 
     # -- the endpoint ------------------------------------------------------------------------
+    def set_fault(self, body: bytes) -> dict[str, Any]:
+        """The local test hook: switch a simulated org-only outcome on (lockTimeout, orgRefusal)
+        or off (null) for the requests that follow. Salesforce has no such resource."""
+        try:
+            hook = json.loads(body or b"{}").get("hook")
+            self.fault = check_fault(hook)
+        except (ValueError, AttributeError) as exc:
+            raise _Reply(400, [{"errorCode": "INVALID_HOOK", "message": str(exc)}]) from None
+        self.store_checked().fault = self.fault
+        return {"hook": self.fault}
+
     def endpoint(self, raw: bytes) -> Answer:
         """The writeCallStatistics contract on a raw body."""
         store = self.store_checked()

@@ -80,6 +80,12 @@ CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 """
 
 
+FAULT_LOCK_TIMEOUT = "lockTimeout"
+FAULT_ORG_REFUSAL = "orgRefusal"
+FAULTS = (FAULT_LOCK_TIMEOUT, FAULT_ORG_REFUSAL)
+SIMULATED_REFUSAL = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # what a validation rule reports
+
+
 class Busy(Exception):
     """The database stayed locked longer than the busy timeout."""
 
@@ -109,6 +115,7 @@ class Store:
     """Thread-safe: one SQLite connection per thread, WAL journal."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.fault: str | None = None  # a simulated org-only outcome (see simulate)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = busy_timeout_ms
@@ -555,11 +562,42 @@ class Store:
         try:
             if isinstance(element, Invalid):
                 return self.reject(raw, element, settings)
+            simulated = self.simulate(raw, element, settings)
+            if simulated is not None:
+                return simulated
             return self.write_row(element, settings)
         except Busy:
             return answer("busy", settings, message="The local database is busy; resend later.")
         except Exception as exc:  # the contract: unexpected failures are quarantined
             return self.unexpected(raw, exc, settings)
+
+    def simulate(self, raw: bytes, row: Row, settings: Settings) -> Answer | None:
+        """The org-only outcomes, on request (``fault``): a lock timeout answers retry/locked and
+        stores nothing; an org refusal (as a validation rule would) answers 409 org_refused and
+        quarantines the body, and a resend of that body gets the same answer, as in the org."""
+        call_key = str(row.call_id)
+        if self.fault == FAULT_LOCK_TIMEOUT:
+            return answer("locked", settings, call_id=call_key, row_key=row.row_key)
+        key = body_mod.body_key(raw)
+        held = self.get_by_external_id(QUARANTINE, "BodyKey__c", key)
+        if held is None and self.fault != FAULT_ORG_REFUSAL:
+            return None
+        with self.transaction() as cur:
+            stored = cur.execute(
+                "SELECT 1 FROM records WHERE sobject = ? AND ext_key = ?", (ROW, row.row_key)
+            ).fetchone()
+        if stored is not None:
+            return None  # a row stored before is a resend: write_row answers it
+        if held is not None and held.get("Status__c") == "New" and held.get("Reason__c") == "org_refused":
+            errors = json.loads(held.get("Errors__c") or "[]")
+        elif self.fault == FAULT_ORG_REFUSAL:
+            errors = [{"field": None, "code": SIMULATED_REFUSAL, "message": "Simulated validation rule"}]
+        else:
+            return None
+        result = answer("org_refused", settings, call_id=call_key, row_key=row.row_key, errors=errors)
+        self.quarantine(raw, row.raw, errors, "org_refused", result.http, call_key)
+        result.body["quarantineKey"] = key
+        return result
 
     def unexpected(self, raw: bytes, exc: BaseException, settings: Settings) -> Answer:
         errors = [FieldError(None, type(exc).__name__, str(exc)[:255])]
