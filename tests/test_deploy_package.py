@@ -201,7 +201,7 @@ def test_test_classes_are_the_isTest_ones_and_coverage_skips_declaration_only_cl
 ) -> None:
     package = build_package(widget_app, "61.0")
     assert package.test_classes() == ["WidgetTest"]
-    assert is_test_class("@isTest(SeeAllData=false)\nprivate class T {}")
+    assert is_test_class("@isTest(SeeAllData=false)\nprivate class T { @IsTest static void t() {} }")
     assert not is_test_class("// @IsTest\npublic class NotATest { @IsTest static void x() {} }")
     assert not has_executable_code("public class WidgetException extends Exception {\n}\n")
     assert has_executable_code("public class W { public static Integer n() { return 1; } }")

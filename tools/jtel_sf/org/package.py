@@ -177,22 +177,27 @@ class DeployPackage:
         )
 
 
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-_STRINGS = re.compile(r"'(?:\\.|[^'\\])*'")
+# Comments and string literals in one pass, so a quote inside a comment (or // inside a string)
+# cannot swallow code.
+_COMMENTS_AND_STRINGS = re.compile(r"/\*.*?\*/|//[^\n]*|'(?:\\.|[^'\\\n])*'", re.S)
+_TEST_METHOD = re.compile(r"@istest\b(?:\s*\([^)]*\))?\s+(?:\w+\s+)*void\s+\w+\s*\(|\btestmethod\b", re.I)
 _TEST_CLASS = re.compile(
     r"@istest\b(?:\s*\([^)]*\))?(?:\s+|\s*@\w+(?:\s*\([^)]*\))?\s*)*(?:\w+\s+)*class\s+\w+", re.I
 )
 
 
 def strip_apex_comments(source: str) -> str:
-    return _COMMENTS.sub(" ", _STRINGS.sub("''", source))
+    """The source with comments blanked and string literals emptied."""
+    return _COMMENTS_AND_STRINGS.sub(lambda m: "''" if m.group(0).startswith("'") else " ", source)
 
 
 def is_test_class(source: str) -> bool:
-    """True when the top-level class carries ``@IsTest`` (comments and strings ignored)."""
+    """True when the top-level class carries ``@IsTest`` and has test methods (comments and strings
+    ignored). An ``@IsTest`` helper without test methods (a data factory) is not one: naming it in
+    RunSpecifiedTests would fail the deploy."""
     code = strip_apex_comments(source)
-    head = code.split("{", 1)[0]
-    return bool(_TEST_CLASS.search(head))
+    head, _, body = code.partition("{")
+    return bool(_TEST_CLASS.search(head)) and bool(_TEST_METHOD.search(body))
 
 
 def has_executable_code(source: str) -> bool:
