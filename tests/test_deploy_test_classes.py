@@ -24,6 +24,11 @@ def test_a_test_helper_without_test_methods_is_not_a_test_class() -> None:
 
 
 def test_the_shipped_test_classes_are_exactly_the_test_classes() -> None:
-    classes = ROOT / "force-app" / "main" / "default" / "classes"
+    classes = ROOT / "force-app" / "test" / "default" / "classes"
     expected = sorted(p.stem for p in classes.glob("*Test.cls"))
     assert build_package(ROOT / "force-app", "61.0").test_classes() == expected
+
+
+def test_no_test_class_or_helper_stays_among_the_product_classes() -> None:
+    product = ROOT / "force-app" / "main" / "default" / "classes"
+    assert not [p.name for p in product.glob("*.cls") if "@istest" in p.read_text("utf-8").lower()]

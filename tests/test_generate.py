@@ -19,6 +19,7 @@ from jtel_sf.generate.render import (
     FIELDS_DOC,
     PERMISSION_SETS_DIR,
     ROW_FIELDS_DIR,
+    TEST_CLASSES_DIR,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def test_generated_outputs_cover_the_contract() -> None:
 
     for spec in load_fields():
         assert (REPO / ROW_FIELDS_DIR / f"{spec.field}.field-meta.xml").is_file(), spec.field
-    test_class = (REPO / CLASSES_DIR / "JtelContractCasesTest.cls").read_text(encoding="utf-8")
+    test_class = (REPO / TEST_CLASSES_DIR / "JtelContractCasesTest.cls").read_text(encoding="utf-8")
     apex_cases = [c for c in load_cases() if c.runs_on_target("apex")]
     assert test_class.count("@IsTest\n  static void ") == len(apex_cases)
     for case in apex_cases:

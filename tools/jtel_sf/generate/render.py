@@ -24,6 +24,7 @@ from .filters import FILTERS, TEXT_KINDS
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 CLASSES_DIR = "force-app/main/default/classes"
+TEST_CLASSES_DIR = "force-app/test/default/classes"  # Apex tests and test helpers live apart
 ROW_FIELDS_DIR = "force-app/main/default/objects/JtelCallRow__c/fields"
 CUSTOM_METADATA_DIR = "force-app/main/default/customMetadata"
 PERMISSION_SETS_DIR = "force-app/main/default/permissionsets"
@@ -31,6 +32,7 @@ FIELDS_DOC = "docs/fields.md"
 
 # Generated Apex classes, in the order they are written.
 APEX_CLASSES = ("JtelFieldDef", "JtelContractSpec", "JtelCallStatisticsResource", "JtelContractCasesTest")
+TEST_APEX_CLASSES = frozenset({"JtelContractCasesTest"})
 
 SF_TYPE_BY_KIND = {
     "salesforceId": "Text",
@@ -162,10 +164,11 @@ def render_all(
     out: list[RenderedFile] = []
     for name in APEX_CLASSES:
         source = env.get_template(f"classes/{name}.cls.j2").render(**context)
-        rel = f"{CLASSES_DIR}/{name}.cls"
+        folder = TEST_CLASSES_DIR if name in TEST_APEX_CLASSES else CLASSES_DIR
+        rel = f"{folder}/{name}.cls"
         out.append(RenderedFile(rel, format_apex(source, str(project_dir / rel))))
         meta = env.get_template("classes/ApexClass.cls-meta.xml.j2").render(**context)
-        out.append(RenderedFile(f"{CLASSES_DIR}/{name}.cls-meta.xml", meta))
+        out.append(RenderedFile(f"{folder}/{name}.cls-meta.xml", meta))
     for spec in fields:
         out.append(RenderedFile(f"{ROW_FIELDS_DIR}/{spec.field}.field-meta.xml", _field_xml(env, spec)))
     out.append(
