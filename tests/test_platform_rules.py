@@ -207,6 +207,14 @@ def test_names_that_do_not_resolve_are_reported(toolchain_root: Path, tmp_path: 
     assert reported(findings, report, "reference") == [line_of(report, "NoSuchType__c")]
 
 
+def test_unknown_tab_style_is_reported(toolchain_root: Path, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    tab = project / DEFAULT / "tabs/JtelCall__c.tab-meta.xml"
+    edit(tab, lambda t: re.sub(r"<motif>[^<]*</motif>", "<motif>Custom22: Phone</motif>", t))
+    findings = run_rules(project, toolchain_root)
+    assert reported(findings, tab, "tab-motif") == [line_of(tab, "<motif>")]
+
+
 def test_retired_public_folder_access_is_reported(toolchain_root: Path, tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     folder = project / DEFAULT / "reports/JtelCallStatistics.reportFolder-meta.xml"

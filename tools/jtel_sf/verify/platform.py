@@ -309,6 +309,19 @@ def check_references(source: Source) -> list[Finding]:
     return findings
 
 
+def check_tab_motifs(source: Source, rules: dict) -> list[Finding]:
+    """A custom tab's motif is one of the tab styles Salesforce offers."""
+    known = set(rules["tab_motifs"]["values"])
+    findings = []
+    for _, (path, root) in sorted(source.tabs.items()):
+        node = root.find("motif")
+        if node is not None and node.text not in known:
+            findings.append(
+                _at(path, node, "tab-motif", f"motif '{node.text}' is not one of Salesforce's tab styles")
+            )
+    return findings
+
+
 def check_folders(source: Source) -> list[Finding]:
     """publicFolderAccess is not used once analytics folder sharing is on: share with folderShares."""
     findings = []
@@ -543,6 +556,7 @@ def check_platform(
         *check_decomposed_full_names(source, rules),
         *check_field_permissions(source),
         *check_references(source),
+        *check_tab_motifs(source, rules),
         *check_folders(source),
         *check_report_type_labels(source),
         *check_profile_lookups(apex_files),
