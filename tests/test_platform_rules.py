@@ -187,6 +187,37 @@ def test_field_permissions_on_fields_that_take_none_are_reported(
         assert reported(findings, other, "field-permission") == [line_of(other, "JtelCall__c.CallKey__c")]
 
 
+def test_permissions_missing_what_they_require_are_reported(toolchain_root: Path, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    path = project / DEFAULT / "permissionsets/JtelCallStatisticsRecordAccess.permissionset-meta.xml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("<object>Account</object>")
+    head, tail = text[:start], text[start:]
+    head = head[: head.rindex("<allowDelete>")] + head[head.rindex("<allowDelete>") :].replace(
+        "<allowDelete>false</allowDelete>", "<allowDelete>true</allowDelete>"
+    )
+    path.write_text(head + tail, encoding="utf-8")  # Delete without Edit on Account
+    edit(
+        path,
+        lambda t: t.replace(
+            "    <hasActivationRequired>", _grant_unreadable() + "    <hasActivationRequired>"
+        ),
+    )
+    findings = run_rules(project, toolchain_root)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    delete_line = next(n for n, line in enumerate(lines, 1) if "<allowDelete>true</allowDelete>" in line)
+    editable_line = next(n for n, line in enumerate(lines, 1) if "<editable>true</editable>" in line)
+    assert sorted(reported(findings, path, "permission-dependency")) == [editable_line, delete_line]
+
+
+def _grant_unreadable() -> str:
+    return (
+        "    <fieldPermissions>\n        <editable>true</editable>\n"
+        "        <field>JtelCall__c.CallerID__c</field>\n        <readable>false</readable>\n"
+        "    </fieldPermissions>\n"
+    )
+
+
 # --- references ---------------------------------------------------------------------------------------
 
 

@@ -258,6 +258,30 @@ def check_field_permissions(source: Source) -> list[Finding]:
     return findings
 
 
+def check_permission_dependencies(source: Source, rules: dict) -> list[Finding]:
+    """An object or field permission that requires others (Edit needs Read, Delete needs Edit, Modify
+    All needs View All and Delete, ...) has them in the same entry."""
+    dependencies = rules["permission_dependencies"]
+    findings = []
+    for path, root in source.of_type("PermissionSet", "Profile"):
+        for kind, name_tag in (("objectPermissions", "object"), ("fieldPermissions", "field")):
+            for entry in root.findall(kind):
+                granted = {child.tag for child in entry.children if child.text == "true"}
+                for permission, needs in dependencies[kind].items():
+                    missing = [need for need in needs if need not in granted]
+                    if permission in granted and missing:
+                        node = entry.find(permission) or entry  # a Node is always truthy
+                        findings.append(
+                            _at(
+                                path,
+                                node,
+                                "permission-dependency",
+                                f"{entry.value(name_tag)}: {permission} requires {', '.join(missing)}",
+                            )
+                        )
+    return findings
+
+
 def _tab_exists(source: Source, tab: str) -> bool:
     return tab.startswith("standard-") or tab in source.tabs
 
@@ -555,6 +579,7 @@ def check_platform(
         *check_text_limits(source, rules),
         *check_decomposed_full_names(source, rules),
         *check_field_permissions(source),
+        *check_permission_dependencies(source, rules),
         *check_references(source),
         *check_tab_motifs(source, rules),
         *check_folders(source),
