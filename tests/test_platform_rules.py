@@ -321,8 +321,8 @@ def test_sfdx_project_is_checked_against_salesforce_schema(toolchain_root: Path,
     data["sourceApiVersin"] = "61.0"  # a typo: the schema allows no unknown keys
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     findings = run_rules(project, toolchain_root)
-    messages = [f.message for f in findings if Path(f.path) == path and f.rule == "json-schema"]
-    assert any("sourceApiVersin" in message for message in messages), messages
+    by_line = {f.line: f.message for f in findings if Path(f.path) == path and f.rule == "json-schema"}
+    assert "sourceApiVersin" in by_line.get(line_of(path, '"sourceApiVersin"'), ""), by_line
 
 
 def test_missing_schemas_are_a_tool_error_not_a_pass(tmp_path: Path) -> None:

@@ -496,10 +496,14 @@ def _validate_json(path: Path, schema: dict, extra: Sequence[tuple[list[object],
     findings = []
     for error in sorted(Draft7Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path)):
         where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        location = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            location += [key for key in error.instance if key not in allowed][:1]  # point at the key
         findings.append(
             finding(
                 path,
-                _json_line(text, list(error.absolute_path)),
+                _json_line(text, location),
                 1,
                 CHECK,
                 "json-schema",
