@@ -329,3 +329,26 @@ def test_missing_schemas_are_a_tool_error_not_a_pass(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     findings = platform.check_project_files(project, tmp_path / "no-schemas")
     assert [f.rule for f in findings] == ["tool-error"]
+
+
+def test_comment_blanking_keeps_strings_and_positions() -> None:
+    source = (
+        "String u = 'http://x'; // FROM Profile WHERE Name = 'a'\n"
+        "/* block\n Profile.Name = 'b' */ Id x;\n"
+    )
+    blanked = platform.blank_comments(source)
+    assert len(blanked) == len(source) and blanked.count("\n") == source.count("\n")
+    assert "'http://x'" in blanked and "Profile" not in blanked and blanked.endswith(" Id x;\n")
+
+
+def test_lookups_by_names_that_are_not_translated_are_not_reported(tmp_path: Path) -> None:
+    path = tmp_path / "Fine.cls"
+    path.write_text(
+        "public class Fine {\n"
+        "  Id a = [SELECT Id FROM PermissionSet WHERE Name = 'JtelCallStatisticsIntegration'].Id;\n"
+        "  Id b = [SELECT Id FROM Profile WHERE UserLicense.Name = 'Salesforce' LIMIT 1].Id;\n"
+        "  String c = [SELECT Profile.Name FROM User LIMIT 1].Profile.Name;\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    assert platform.check_profile_lookups([path]) == []
