@@ -352,3 +352,19 @@ def test_lookups_by_names_that_are_not_translated_are_not_reported(tmp_path: Pat
         encoding="utf-8",
     )
     assert platform.check_profile_lookups([path]) == []
+
+
+def test_a_subfolder_resolves_names_across_its_package_and_reports_only_its_files(
+    toolchain_root: Path, tmp_path: Path
+) -> None:
+    project = copy_project(tmp_path)
+    obj = project / OBJECTS / "JtelCall__c/JtelCall__c.object-meta.xml"
+    edit(obj, lambda t: t.replace(">JtelCallCompact<", ">NoSuchLayout<"))
+    target = project / DEFAULT / "permissionsets"
+    apex, xml = collect_files(target)
+    findings = platform.check_platform(target.resolve(), apex, xml, project.resolve(), toolchain_root)
+    assert findings == []  # classes, tabs and the app it names exist elsewhere in force-app
+    target = project / OBJECTS
+    apex, xml = collect_files(target)
+    findings = platform.check_platform(target.resolve(), apex, xml, project.resolve(), toolchain_root)
+    assert [(Path(f.path).name, f.rule) for f in findings] == [("JtelCall__c.object-meta.xml", "reference")]

@@ -569,6 +569,20 @@ def check_project_files(project: Path, schemas: Path) -> list[Finding]:
 # --- all of it --------------------------------------------------------------------------------------
 
 
+def _scope(target: Path, project: Path | None) -> Path:
+    """The package folder around ``target`` (references resolve across it), else ``target`` itself."""
+    from .checks import _package_dirs  # the one reader of sfdx-project.json's package directories
+
+    if project is not None:
+        for package in _package_dirs(project):
+            if package == target or package in target.parents:
+                return package
+    return target
+
+
+_SKIPPED = {".git", "node_modules", ".sfdx", ".sf", "__pycache__", ".jtel-sf"}
+
+
 def check_platform(
     target: Path,
     apex_files: Sequence[Path],
@@ -576,9 +590,17 @@ def check_platform(
     project: Path | None,
     toolchain_root: Path | None,
 ) -> list[Finding]:
+    """All platform rules on ``target``; names resolve across its whole package folder, findings are
+    reported for files in ``target`` (and for the project files when ``target`` is a package folder
+    or the project)."""
     rules = load_rules()
+    scope = _scope(target, project)
+    if scope != target:
+        xml_files = sorted(
+            p for p in scope.rglob("*.xml") if not _SKIPPED.intersection(p.relative_to(scope).parts)
+        )
     documents = {path: root for path in xml_files if (root := parse_xml(path)) is not None}
-    source = Source(target, documents)
+    source = Source(scope, documents)
     findings = [
         *check_text_limits(source, rules),
         *check_decomposed_full_names(source, rules),
@@ -590,6 +612,7 @@ def check_platform(
         *check_report_type_labels(source),
         *check_profile_lookups(apex_files),
     ]
-    if project is not None and toolchain_root is not None:
+    findings = [f for f in findings if Path(f.path) == target or target in Path(f.path).parents]
+    if project is not None and toolchain_root is not None and (scope == target or target == project):
         findings += check_project_files(project, toolchain_root.joinpath(*SCHEMAS_PACKAGE))
     return findings
