@@ -187,6 +187,27 @@ def test_field_permissions_on_fields_that_take_none_are_reported(
         assert reported(findings, other, "field-permission") == [line_of(other, "JtelCall__c.CallKey__c")]
 
 
+def test_field_definitions_the_metadata_api_refuses_are_reported(
+    toolchain_root: Path, tmp_path: Path
+) -> None:
+    project = copy_project(tmp_path)
+    master = project / OBJECTS / "JtelCallRow__c/fields/Call__c.field-meta.xml"
+    edit(
+        master,
+        lambda t: t.replace(
+            "    <type>MasterDetail</type>", "    <required>true</required>\n    <type>MasterDetail</type>"
+        ),
+    )
+    text = project / OBJECTS / "JtelCall__c/fields/CallKey__c.field-meta.xml"
+    edit(text, lambda t: t.replace("<length>20</length>", "<length>256</length>"))
+    number = project / OBJECTS / "JtelQuarantine__c/fields/Attempts__c.field-meta.xml"
+    edit(number, lambda t: re.sub(r"<scale>\d+</scale>", "<scale>19</scale>", t))
+    findings = run_rules(project, toolchain_root)
+    assert reported(findings, master, "field-definition") == [line_of(master, "<required>")]
+    assert reported(findings, text, "field-definition") == [line_of(text, "<length>")]
+    assert reported(findings, number, "field-definition") == [line_of(number, "<precision>")]
+
+
 def test_permissions_missing_what_they_require_are_reported(toolchain_root: Path, tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     path = project / DEFAULT / "permissionsets/JtelCallStatisticsRecordAccess.permissionset-meta.xml"
@@ -333,8 +354,7 @@ def test_missing_schemas_are_a_tool_error_not_a_pass(tmp_path: Path) -> None:
 
 def test_comment_blanking_keeps_strings_and_positions() -> None:
     source = (
-        "String u = 'http://x'; // FROM Profile WHERE Name = 'a'\n"
-        "/* block\n Profile.Name = 'b' */ Id x;\n"
+        "String u = 'http://x'; // FROM Profile WHERE Name = 'a'\n/* block\n Profile.Name = 'b' */ Id x;\n"
     )
     blanked = platform.blank_comments(source)
     assert len(blanked) == len(source) and blanked.count("\n") == source.count("\n")

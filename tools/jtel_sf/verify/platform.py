@@ -258,6 +258,68 @@ def check_field_permissions(source: Source) -> list[Finding]:
     return findings
 
 
+def _number(node: Node | None) -> int | None:
+    try:
+        return None if node is None else int(node.text)
+    except ValueError:
+        return None
+
+
+def check_field_definitions(source: Source, rules: dict) -> list[Finding]:
+    """Custom field elements the Metadata API refuses for the field's type, sizes beyond the type's
+    maximum, and more master-detail fields on one object than the platform allows."""
+    data = rules["field_definitions"]
+    findings = []
+    for obj, fields in sorted(source.fields.items()):
+        master_details = []
+        for name, (path, root) in sorted(fields.items()):
+            field_type = root.value("type")
+            if field_type == "MasterDetail":
+                master_details.append((path, root))
+            for rule in data["forbidden"]:
+                when = rule["when"]
+                applies = field_type == when["type"] if "type" in when else root.find(when["has"]) is not None
+                node = root.find(rule["element"])
+                if applies and node is not None:
+                    findings.append(
+                        _at(
+                            path,
+                            node,
+                            "field-definition",
+                            f"{obj}.{name}: the deploy fails with: {rule['error']}",
+                        )
+                    )
+            length, maximum = _number(root.find("length")), data["max_length"].get(field_type or "")
+            if length is not None and maximum is not None and length > maximum:
+                node = root.find("length") or root  # a Node is always truthy
+                findings.append(
+                    _at(
+                        path,
+                        node,
+                        "field-definition",
+                        f"{obj}.{name}: {field_type} length {length} > {maximum}",
+                    )
+                )
+            precision, scale = _number(root.find("precision")), _number(root.find("scale"))
+            if precision is not None and (precision > data["max_precision"] or (scale or 0) > precision):
+                node = root.find("precision") or root  # a Node is always truthy
+                findings.append(
+                    _at(
+                        path,
+                        node,
+                        "field-definition",
+                        f"{obj}.{name}: precision {precision}, scale {scale}: precision is at most "
+                        f"{data['max_precision']} and scale at most the precision",
+                    )
+                )
+        limit = data["max_master_detail_per_object"]
+        for path, root in master_details[limit:]:
+            findings.append(
+                _at(path, root, "field-definition", f"{obj} has more than {limit} master-detail fields")
+            )
+    return findings
+
+
 def check_permission_dependencies(source: Source, rules: dict) -> list[Finding]:
     """An object or field permission that requires others (Edit needs Read, Delete needs Edit, Modify
     All needs View All and Delete, ...) has them in the same entry."""
@@ -605,6 +667,7 @@ def check_platform(
         *check_text_limits(source, rules),
         *check_decomposed_full_names(source, rules),
         *check_field_permissions(source),
+        *check_field_definitions(source, rules),
         *check_permission_dependencies(source, rules),
         *check_references(source),
         *check_tab_motifs(source, rules),
