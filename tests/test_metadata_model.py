@@ -234,7 +234,9 @@ def test_every_referenced_field_exists() -> None:
     fields = _all_fields()
     refs = _references()
     assert len(refs) > 100
-    missing = [r for r in refs if r[2] not in fields.get(r[1], set())]
+    # Fields of standard objects that are not in source (Task, User) cannot be checked offline.
+    checkable = [r for r in refs if r[1] in fields or r[1].endswith("__c")]
+    missing = [r for r in checkable if r[2] not in fields.get(r[1], set())]
     assert missing == []
 
 
