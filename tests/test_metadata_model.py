@@ -330,6 +330,8 @@ def test_admins_can_reprocess_without_the_integration_permission_set() -> None:
     written = {f for f, (_, edit) in integration.items() if edit and not f.startswith("JtelQuarantine__c.")}
     assert written, "the integration set writes call and row fields"
     assert sorted(f for f in written if not admin.get(f, (False, False))[1]) == []
+    read = {f for f, (seen, _) in integration.items() if seen and not f.startswith("JtelQuarantine__c.")}
+    assert sorted(f for f in read if not admin.get(f, (False, False))[0]) == []  # e.g. a custom match field
     admin_objects, integration_objects = (
         _object_grants("JtelCallStatisticsAdmin"),
         _object_grants("JtelCallStatisticsIntegration"),
