@@ -111,3 +111,12 @@ def test_an_org_refusal_answers_the_status_code_with_a_generic_message(store: St
 
 def test_the_held_codes_are_the_contract_data_s() -> None:
     assert set(load_outcomes().held_codes) == {"org_refused", "unexpected_error"}
+
+
+def test_the_task_description_is_cut_to_what_the_field_holds(store: Store) -> None:
+    contact = store.create("Contact", {"LastName": "Caller"})
+    for index in range(60):
+        legs = row(5, AgentUID=str(index).rjust(250, "a"), AcdAgentGroupsName=str(index).rjust(250, "g"))
+        assert send(store, {**legs, "SalesForceID": contact}).code == "ok"
+    (task,) = store.all("Task")
+    assert len(task["Description"]) == 32000
