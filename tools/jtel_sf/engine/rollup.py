@@ -74,21 +74,21 @@ def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
     return sorted(rows, key=key)
 
 
-def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
-    """The first row of each distinct leg, in canonical order."""
+def legs(ordered: Sequence[CallRow], time_zone: str) -> list[CallRow]:
+    """The first row of each distinct leg, in canonical order; date-times compared as the stored
+    instants (whole seconds), as the Apex compares them."""
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        # date-times as stored (whole seconds), as the Apex compares them
-        leg = tuple(_seconds(item.get(name)) for name in LEG_FIELDS)
+        leg = tuple(_stored(item.get(name), time_zone) for name in LEG_FIELDS)
         if leg not in seen:
             seen.add(leg)
             result.append(item)
     return result
 
 
-def _seconds(value: object) -> object:
-    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+def _stored(value: object, time_zone: str) -> object:
+    return stored_instant(value, time_zone) if isinstance(value, datetime) else value
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
@@ -127,7 +127,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
     starts = [m for m in (_instant(i.get("dtCallStart"), time_zone) for i in ordered) if m]
     ends = [m for m in (_instant(i.get("dtCallEnd"), time_zone) for i in ordered) if m]
     answered = any(item.get("CONNRES") == 1 for item in ordered)
-    call_legs = legs(ordered)
+    call_legs = legs(ordered, time_zone)
     talk = 0
     for leg in call_legs:
         duration = leg.get("nDuration")
@@ -234,7 +234,7 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
     outcomes = load_outcomes()
     ordered = canonical_order(rows, time_zone)
     lines = []
-    for leg in legs(ordered):
+    for leg in legs(ordered, time_zone):
         connres = leg.get("CONNRES")
         duration = leg.get("nDuration")
         lines.append(
