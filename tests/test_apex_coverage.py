@@ -88,6 +88,13 @@ def problems(main: Path, tests: Path, doc_path: Path) -> list[str]:
                 found.append(
                     f"{doc_path.name}: `{test_class}.{method}` (for {cls} {catch}) is not a test method"
                 )
+    present = {(cls, catch) for cls, _, catch in catch_blocks(main)}
+    for row in rows:
+        listed = re.fullmatch(r"`(\w+)`", row[0]) if len(row) >= 3 else None
+        stale = re.search(r"`(catch \([^)]*\))`", row[1]) if listed else None
+        if listed and stale and (listed.group(1), stale.group(1)) not in present:
+            gone = f"`{stale.group(1)}` of {listed.group(1)}"
+            found.append(f"{doc_path.name}: {gone} is no longer in the source")
     for cls, number, member, is_constructor in visible_members(main):
         used = f"new {cls}(" if is_constructor else f"{cls}.{member}"
         if used not in everything_tested:
@@ -166,3 +173,16 @@ def test_a_class_without_a_coverage_row_is_reported(copies: tuple[Path, Path, Pa
         "public inherited sharing class JtelPlanted {\n}\n", encoding="utf-8"
     )
     assert problems(main, tests, doc) == ["apex-coverage.md: no coverage row for product class JtelPlanted"]
+
+
+def test_a_documented_catch_block_that_is_gone_is_reported(copies: tuple[Path, Path, Path]) -> None:
+    main, tests, doc = copies
+    path = main / "JtelRecordSelector.cls"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("QueryException notQueryable", "QueryException renamed"),
+        encoding="utf-8",
+    )
+    found = problems(main, tests, doc)
+    gone = "`catch (QueryException notQueryable)` of JtelRecordSelector"
+    assert f"apex-coverage.md: {gone} is no longer in the source" in found
+    assert any(item.startswith("JtelRecordSelector.cls:") and "renamed" in item for item in found), found
