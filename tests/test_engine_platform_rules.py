@@ -75,6 +75,8 @@ def test_an_agent_deactivated_between_two_rows_no_longer_owns_the_task(store: St
     assert second.code == "ok"
     tasks = store.all("Task")
     assert len(tasks) == 1 and tasks[0]["OwnerId"] == store.running_user_id
+    (call,) = store.all("JtelCall__c")
+    assert call["HandledBy__c"] is None and call["HandledByAgentUID__c"] == agent["CommunityNickname"]
 
 
 def test_an_unexpected_failure_keeps_its_text_in_quarantine_and_is_answered_again(

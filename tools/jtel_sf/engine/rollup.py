@@ -113,8 +113,11 @@ def _cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
     return text[:limit]
 
 
-def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
-    """The JtelCall__c field values (without Id, TaskId__c and HandledBy__c's record check).
+def roll_up(
+    rows: Iterable[CallRow], time_zone: str, can_own: Callable[[str], bool] = lambda user_id: True
+) -> dict[str, object]:
+    """The JtelCall__c field values (without Id and TaskId__c). ``HandledBy__c`` is left empty for
+    an agent who is no longer an active user (``can_own``), as the Apex does.
 
     Date-times are Salesforce REST text (``...+0000``); absent values are None.
     """
@@ -160,7 +163,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "AgentsTried__c": _cut(JOIN.join(agents)),
         "AgentsTriedCount__c": len(agents),
         "HandledByAgentUID__c": _cut(handled.get("AgentUID")) if handled else None,  # type: ignore[arg-type]
-        "HandledBy__c": handled.agent_user_id if handled else None,
+        "HandledBy__c": _handled_by(handled, can_own),
         "TransactionCodes__c": _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey"))),
         "ResultCode__c": result_code,
         "Result__c": outcomes.result_label(result_code),
@@ -170,6 +173,11 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "LinkStatus__c": link_status,
         "TimeZone__c": time_zone,
     }
+
+
+def _handled_by(handled: CallRow | None, can_own: Callable[[str], bool]) -> str | None:
+    user_id = handled.agent_user_id if handled else None
+    return user_id if user_id and can_own(user_id) else None
 
 
 def wants_task(call: dict[str, object], settings: Settings) -> bool:

@@ -545,7 +545,8 @@ class Store:
         ).fetchall()
         internals = [json.loads(s[0]) for s in stored]
         rows = [self._stored_row(i) for i in internals]
-        call = roll_up(rows, tz)
+        owners = self._task_owners(cur)
+        call = roll_up(rows, tz, owners.__contains__)
         current = json.loads(cur.execute("SELECT fields FROM records WHERE id = ?", (call_id,)).fetchone()[0])
         task_id = current.get("TaskId__c")
         if wants_task(call, settings):
@@ -555,7 +556,6 @@ class Store:
                 for i in sorted(internals, key=lambda i: i["rowKey"])
                 if i.get("recordId") and to_18(record_id) == i["recordId"]
             )
-            owners = self._task_owners(cur)
             fallback = self._fallback_owner(cur, settings)
             owner = choose_owner(rows, call, tz, fallback, self.running_user_id, owners.__contains__)
             task = task_values(
