@@ -249,7 +249,8 @@ def list_orgs(as_json: bool) -> None:
         return
     if not orgs:
         click.echo(
-            f"No scratch orgs in {scratch_registry.registry_path()}. Create one: jtel-sf org create --alias NAME"
+            f"No scratch orgs in {scratch_registry.registry_path()}. "
+            "Create one: jtel-sf org create --alias NAME"
         )
         return
     today = date.today().isoformat()
@@ -374,7 +375,7 @@ def prove(
 
     def remember(created: Any, integration: Any) -> None:
         admin = created.session
-        routing = RoutingSession(integration.session.session.headers["Authorization"].split(" ", 1)[1])
+        routing = RoutingSession(integration.session.headers["Authorization"].split(" ", 1)[1])
         routing.headers.update(admin.session.headers)
         admin.session = routing
 

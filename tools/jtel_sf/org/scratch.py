@@ -453,7 +453,8 @@ def create_scratch_org(
                 or status.status
             )
             raise CheckFailed(
-                f"A scratch org was created with username {username}, but the settings failed to deploy due to: "
+                f"A scratch org was created with username {username}, "
+                f"but the settings failed to deploy due to: "
                 f"{failures}",
                 hint=f"Fix the settings in {definition.path}; the org exists: delete it with "
                 f"`jtel-sf org delete {alias}`.",
@@ -506,15 +507,15 @@ def delete_scratch_org(hub: OrgSession, org: ScratchOrg) -> str:
     except OrgRequestError as exc:
         if "INVALID_TYPE" in str(exc):
             raise UsageError(
-                "You do not have the appropriate permissions to delete a scratch org (the Dev Hub user cannot "
-                "read ActiveScratchOrg). Please contact your Salesforce admin."
+                "You do not have the appropriate permissions to delete a scratch org "
+                "(the Dev Hub user cannot read ActiveScratchOrg). Please contact your Salesforce admin."
             ) from None
         raise
     if not records:
         raise ScratchOrgFailed(
             f"Attempting to delete an expired or deleted org ({org.alias}, {org.username})",
-            hint=f"It is gone from the Dev Hub already; `jtel-sf org delete {org.alias} --forget` drops it from "
-            "jtel-sf's list.",
+            hint=f"It is gone from the Dev Hub already; `jtel-sf org delete {org.alias} --forget` "
+            "drops it from jtel-sf's list.",
         )
     record_id = str(records[0]["Id"])
     response = hub.rest("DELETE", f"sobjects/ActiveScratchOrg/{record_id}")

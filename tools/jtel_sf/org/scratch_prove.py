@@ -283,6 +283,9 @@ def prove(steps: ProveSteps, report: ProveReport, on_step: Callable[[Step], None
             step.detail.append(f"Error: {exc}")
             if exc.hint:
                 step.detail.append(f"Hint: {exc.hint}")
+        except Exception as exc:  # a bug must not leave the org behind: report it, go on to delete
+            step.result = "failed"
+            step.detail.append(f"Error: unexpected {type(exc).__name__}: {exc}")
         finally:
             step.seconds = steps.clock() - started
             on_step(step)
@@ -304,7 +307,11 @@ def prove(steps: ProveSteps, report: ProveReport, on_step: Callable[[Step], None
         outcome, _package = steps.deploy(created.session)
         step.detail.extend(steps.deploy_lines(outcome))
         status = outcome.status
-        if getattr(outcome, "timed_out", False) or not status.succeeded or getattr(outcome, "coverage_below", None):
+        if (
+            getattr(outcome, "timed_out", False)
+            or not status.succeeded
+            or getattr(outcome, "coverage_below", None)
+        ):
             step.result = "failed"
 
     def do_user(step: Step) -> None:

@@ -1,0 +1,327 @@
+"""``jtel-sf org create | list | delete | prove`` through the real entry point, against the fake Dev Hub
+in tests/fakes/devhub.py (built from sfdx-core's sources and Salesforce's documentation, not
+recorded from Salesforce)."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from conftest import run_cli
+from fakes.devhub import HUB, HUB_TOKEN, HUB_USERNAME, FakeDevHub
+from jtel_sf.org import scratch_registry
+from jtel_sf.org.scratch_prove import scrub_check
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENT_ID = "3MVG9fake.devhub.app"
+DEFINITION = {
+    "orgName": "jtel test org",
+    "edition": "Developer",
+    "features": ["EnableSetPasswordInApi", " API "],
+    "language": "en_US",
+    "settings": {"lightningExperienceSettings": {"enableS1DesktopEnabled": True}},
+}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "keys" / "server.key"
+    path.parent.mkdir()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return path, public.decode()
+
+
+@pytest.fixture
+def hub(keys: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDevHub]:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("SF_ACCESS_TOKEN", "SF_INSTANCE_URL", "SF_TARGET_ORG", "SF_DEV_HUB_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "def.json").write_text(json.dumps(DEFINITION), encoding="utf-8")
+    fake = FakeDevHub(jwt_public_key=keys[1], client_id=CLIENT_ID)
+    scratch_registry.forget_sessions()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake.install(mock)
+        yield fake
+    fake.stop()
+    scratch_registry.forget_sessions()
+
+
+def jwt_hub(keys: tuple[Path, str]) -> list[str]:
+    return [
+        "--dev-hub-instance-url", HUB, "--dev-hub-client-id", CLIENT_ID,
+        "--dev-hub-jwt-key-file", str(keys[0]), "--dev-hub-username", HUB_USERNAME,
+    ]  # fmt: skip
+
+
+TOKEN_HUB = ["--dev-hub-instance-url", HUB, "--dev-hub-access-token", HUB_TOKEN]
+FAST = ["--poll-interval", "0.001"]
+
+
+def secrets_of(fake: FakeDevHub, keys: tuple[Path, str]) -> list[str]:
+    found = [HUB_TOKEN, *fake.hub_tokens, keys[0].read_text().splitlines()[1]]
+    for org in fake.orgs.values():
+        found += [org.auth_code, *org.tokens, *org.refresh_tokens]
+    return found
+
+
+def assert_nothing_secret_on_disk(tmp_path: Path, fake: FakeDevHub, keys: tuple[Path, str]) -> None:
+    config = tmp_path / "config"
+    files = [p for p in config.rglob("*") if p.is_file()]
+    assert [p.name for p in files] == ["scratch-orgs.json"] or not files
+    for path in files:
+        text = path.read_text()
+        for secret in secrets_of(fake, keys):
+            assert secret not in text, f"a secret reached {path}"
+
+
+def test_create_deploy_delete_with_a_jwt_dev_hub(
+    hub: FakeDevHub, keys: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        ["org", "create", "--definition", "def.json", "--alias", "so1", "--days", "3", *FAST, *jwt_hub(keys)],
+        capsys,
+    )
+    assert code == 0, err
+    # the ScratchOrgInfo as sfdx-core sends it
+    (body,) = hub.created_bodies
+    assert body == {
+        "OrgName": "jtel test org",
+        "Edition": "Developer",
+        "Features": "EnableSetPasswordInApi;API",
+        "Language": "en_US",
+        "DurationDays": 3,
+        "ConnectedAppCallbackUrl": "http://localhost:1717/OauthRedirect",
+        "ConnectedAppConsumerKey": CLIENT_ID,
+    }
+    assert "scratch org: Creating" in err and "scratch org: Active" in err
+    (org,) = hub.orgs.values()
+    # the settings landed in the new org, not in the Dev Hub
+    (settings_deploy,) = org.deploys
+    assert settings_deploy["members"] == {"Settings": ["LightningExperience"]}
+    assert hub.hub_deploys == []
+    assert "Scratch org so1 created" in out and org.username in out
+    assert "JWT" in out
+    assert_nothing_secret_on_disk(tmp_path, hub, keys)
+    # list
+    code, out, _ = run_cli(["org", "list"], capsys)
+    assert code == 0 and re.search(rf"^so1\s+{re.escape(org.username)}\s+2027-01-02", out, re.M)
+    # a new process: deploy -o so1 logs in again with JWT, the deploy lands in the scratch org
+    scratch_registry.forget_sessions()
+    write_widget(tmp_path / "force-app")
+    code, out, err = run_cli(["deploy", "-o", "so1", "--test-level", "NoTestRun", *FAST], capsys)
+    assert code == 0, err
+    assert len(org.deploys) == 2 and org.deploys[1]["members"]["ApexClass"] == ["Widget"]
+    assert hub.hub_deploys == []
+    # delete: the Dev Hub is reached again with the JWT facts kept at create time
+    scratch_registry.forget_sessions()
+    code, out, err = run_cli(["org", "delete", "so1"], capsys)
+    assert code == 0, err
+    assert org.deleted and f"ActiveScratchOrg {org.active_id}" in out
+    assert hub.infos[org.info_id]["Status"] == "Deleted"
+    code, out, _ = run_cli(["org", "list"], capsys)
+    assert "No scratch orgs" in out
+    assert_nothing_secret_on_disk(tmp_path, hub, keys)
+
+
+def write_widget(source: Path) -> None:
+    classes = source / "main" / "default" / "classes"
+    classes.mkdir(parents=True)
+    (classes / "Widget.cls").write_text("public with sharing class Widget {\n}\n")
+    (classes / "Widget.cls-meta.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ApexClass xmlns="http://soap.sforce.com/2006/04/metadata">'
+        "<apiVersion>61.0</apiVersion><status>Active</status></ApexClass>\n"
+    )
+
+
+def test_auth_code_flow_keeps_the_refresh_token_in_memory_only(
+    hub: FakeDevHub,
+    keys: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_widget(tmp_path / "force-app")
+    code, _, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so2", *FAST, *TOKEN_HUB], capsys
+    )
+    assert code == 0, err
+    (org,) = hub.orgs.values()
+    assert org.code_used  # the AuthCode was exchanged, with PlatformCLI and the 1717 callback
+    assert hub.infos[org.info_id]["ConnectedAppConsumerKey"] == "PlatformCLI"
+    assert_nothing_secret_on_disk(tmp_path, hub, keys)
+    # same process: the session is in memory
+    code, _, err = run_cli(["deploy", "-o", "so2", "--test-level", "NoTestRun", *FAST], capsys)
+    assert code == 0, err
+    assert org.deploys[-1]["members"]["ApexClass"] == ["Widget"]
+    # a new process without a keyring cannot log in again, and says why and what to do
+    scratch_registry.forget_sessions()
+    monkeypatch.setattr(scratch_registry, "_keyring", lambda: None)
+    code, _, err = run_cli(["deploy", "-o", "so2", "--test-level", "NoTestRun", *FAST], capsys)
+    assert code == 2
+    assert "one-time AuthCode" in err and "keyring" in err
+
+
+def test_a_reused_auth_code_is_a_clear_error(
+    hub: FakeDevHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = hub._activate
+
+    def used_elsewhere(record: dict[str, object]) -> None:
+        original(record)
+        hub.orgs[str(record["Id"])].code_used = True  # someone exchanged it first
+
+    hub._activate = used_elsewhere  # type: ignore[method-assign]
+    code, _, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so3", *FAST, *TOKEN_HUB], capsys
+    )
+    assert code == 2
+    first = err.splitlines()[-2]
+    assert first.startswith("Error: Error authenticating with auth code due to: invalid_grant")
+    assert "expired authorization code" in first
+    assert "works once" in err
+
+
+def test_an_error_outcome_is_one_line_with_the_code_and_what_to_do(
+    hub: FakeDevHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.next_error = "C-1016"
+    code, _, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so4", *FAST, *TOKEN_HUB], capsys
+    )
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: scratch org signup failed with C-1016: We encountered a problem while attempting to "
+        "configure and approve the Connected App for your org. Verify the Connected App configuration "
+        "with your Salesforce admin."
+    ]
+    assert "Hint: If the Dev Hub is reached through an External Client App" in err
+    assert "sfdx_dev_scratch_orgs_error_codes.htm" in err
+    assert hub.orgs == {}
+
+
+def test_no_dev_hub_credentials_names_the_dev_hub_options(
+    hub: FakeDevHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(
+        ["org", "create", "--definition", "def.json", "--dev-hub-instance-url", HUB], capsys
+    )
+    assert code == 2
+    assert "Error: no complete Dev Hub credentials (given: --dev-hub-instance-url)" in err
+    assert "--dev-hub-jwt-key-file" in err
+
+
+def test_every_org_auth_option_has_a_dev_hub_twin() -> None:
+    from jtel_sf.commands.org import _dev_hub_params
+    from jtel_sf.options import org_auth_options
+
+    def probe(**_: object) -> None:
+        pass
+
+    names = {p.name for p in org_auth_options(probe).__click_params__} - {"api_version"}  # type: ignore[attr-defined]
+    twins = {p.name: p for p in _dev_hub_params()}
+    assert set(twins) == {f"dev_hub_{n}" for n in names}
+    assert twins["dev_hub_access_token"].envvar == "SF_DEV_HUB_ACCESS_TOKEN"
+    assert twins["dev_hub_target_org"].opts == ["--dev-hub"]
+
+
+def test_prove_runs_every_step_as_the_integration_user_and_deletes_the_org(
+    hub: FakeDevHub, keys: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = tmp_path / "rec"
+    code, out, err = run_cli(
+        ["org", "prove", "--definition", "def.json", "--source-dir", str(REPO / "force-app"),
+         "--record", str(record), *FAST, *jwt_hub(keys)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, out + err
+    (org,) = hub.orgs.values()
+    steps = re.findall(r"^  (.+?)\s{2,}(OK|FAILED|SKIPPED|NOT RUN)\s+[\d.]+s$", out, re.M)
+    assert steps == [
+        ("create scratch org", "OK"),
+        ("deploy force-app + Apex tests", "OK"),
+        ("integration user", "OK"),
+        ("contract-test", "OK"),
+        ("scrub check", "OK"),
+        ("delete scratch org", "OK"),
+    ]
+    # the deploy ran the Apex tests and reported coverage
+    assert "Code coverage (threshold 90%):" in out and "JtelCallStatisticsService" in out
+    main_deploy = org.deploys[1]
+    assert "JtelCallStatisticsServiceTest" in main_deploy["tests"]
+    # the integration user: integration licence profile, only the shipped non-admin permission sets
+    (user_id,) = [i for i, u in org.users.items()]
+    assert org.users[user_id]["ProfileId"] == "00eINTEGRATION0AAA"
+    assert org.users[user_id]["TimeZoneSidKey"] == "Europe/Berlin"
+    assert org.assigned(user_id) == ["JtelCallStatisticsIntegration", "JtelCallStatisticsRecordAccess"]
+    assert len(org.assignments) == 2
+    assert org.psl_assignments == [user_id]
+    # every Apex REST request came with the integration user's token, none with the admin's
+    assert org.apex_callers == {user_id}
+    assert "OK:" in out  # the contract summary
+    assert (record / "recording.json").is_file()
+    assert org.deleted
+    assert_nothing_secret_on_disk(tmp_path, hub, keys)
+
+
+def test_prove_deletes_the_org_when_a_step_fails(
+    hub: FakeDevHub, keys: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        ["org", "prove", "--definition", "def.json", "--source-dir", str(tmp_path / "missing"), *FAST,
+         *jwt_hub(keys)],
+        capsys,
+    )  # fmt: skip
+    assert code == 1
+    assert re.search(r"^  deploy force-app \+ Apex tests\s+FAILED", out, re.M)
+    assert re.search(r"^  contract-test\s+SKIPPED", out, re.M)
+    assert re.search(r"^  delete scratch org\s+OK", out, re.M)
+    (org,) = hub.orgs.values()
+    assert org.deleted
+    assert "Error: org prove failed at: deploy force-app + Apex tests" in err
+
+
+def test_the_scrub_check_finds_what_the_org_left(tmp_path: Path) -> None:
+    (tmp_path / "exchanges").mkdir()
+    (tmp_path / "exchanges" / "a.json").write_text(
+        '{"url": "https://acme.my.salesforce.com/x", "u": "me-user"}'
+    )
+    (tmp_path / "exchanges" / "b.json").write_text('{"url": "https://org.example.invalid/x"}')
+    assert scrub_check(tmp_path, {"admin username": "me-user"}) == [
+        "exchanges/a.json: My Domain host",
+        "exchanges/a.json: admin username",
+    ]
+    assert scrub_check(tmp_path / "exchanges", {"x": "nowhere-to-be-found"}) == ["a.json: My Domain host"]
+
+
+def test_the_settings_file_is_what_sfdx_core_writes(tmp_path: Path) -> None:
+    from jtel_sf.org.scratch_def import load_definition, settings_package
+
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"edition": "Developer", "settings": {"securitySettings": {
+        "passwordPolicies": {"minimumPasswordLength": 8}, "enableAdminLoginAsAnyUser": False}}}))  # fmt: skip
+    package = settings_package(load_definition(path), "61.0")
+    assert package is not None
+    text = package.files["settings/Security.settings"].decode()
+    assert '<SecuritySettings xmlns="http://soap.sforce.com/2006/04/metadata">' in text
+    assert "<minimumPasswordLength>8</minimumPasswordLength>" in text
+    assert "<enableAdminLoginAsAnyUser>false</enableAdminLoginAsAnyUser>" in text
+    assert "<members>Security</members>" in package.package_xml()
+    with zipfile.ZipFile(__import__("io").BytesIO(package.to_zip())) as archive:
+        assert sorted(archive.namelist()) == ["package.xml", "settings/Security.settings"]
