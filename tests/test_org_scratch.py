@@ -263,6 +263,7 @@ def test_prove_runs_every_step_as_the_integration_user_and_deletes_the_org(
     ]
     # the deploy ran the Apex tests and reported coverage
     assert "Code coverage (threshold 90%):" in out and "JtelCallStatisticsService" in out
+    assert "JtelTestData" not in out  # an @IsTest helper: Salesforce reports no coverage for it
     main_deploy = org.deploys[1]
     assert "JtelCallStatisticsServiceTest" in main_deploy["tests"]
     # the integration user: integration licence profile, only the shipped non-admin permission sets

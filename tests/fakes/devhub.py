@@ -407,18 +407,30 @@ class FakeDevHub:
         if path.endswith("/deployRequest"):
             archive = re.search(r"ZipFile>([^<]+)</", text)
             assert archive, "deploy without a zip"
-            files = zipfile.ZipFile(io.BytesIO(base64.b64decode(archive.group(1)))).namelist()
-            manifest = (
-                zipfile.ZipFile(io.BytesIO(base64.b64decode(archive.group(1)))).read("package.xml").decode()
-            )
+            bundle = zipfile.ZipFile(io.BytesIO(base64.b64decode(archive.group(1))))
+            files = bundle.namelist()
+            manifest = bundle.read("package.xml").decode()
             members: dict[str, list[str]] = {}
             for block in re.findall(r"<types>(.*?)</types>", manifest, re.S):
                 name = re.search(r"<name>(\w+)</name>", block)
                 assert name
                 members[name.group(1)] = re.findall(r"<members>([^<]+)</members>", block)
             tests = re.findall(r"<(?:met:)?runTests>(\w+)</(?:met:)?runTests>", text)
+            test_annotated = [
+                f.removeprefix("classes/").removesuffix(".cls")
+                for f in files
+                if f.endswith(".cls") and re.search(rb"^\s*@istest", bundle.read(f), re.I | re.M)
+            ]
             deploy_id = _id("0Af")
-            org.deploys.append({"id": deploy_id, "files": files, "members": members, "tests": tests})
+            org.deploys.append(
+                {
+                    "id": deploy_id,
+                    "files": files,
+                    "members": members,
+                    "tests": tests,
+                    "test_annotated": test_annotated,
+                }
+            )
             if "JtelCallStatisticsResource" in members.get("ApexClass", []) and org.local is None:
                 org.local = LocalServer(quiet=True).start()
                 org.local_token = org.local.issue_token()
@@ -432,7 +444,8 @@ class FakeDevHub:
             )
         deploy_id = path.rsplit("/", 1)[-1]
         deploy = next(d for d in org.deploys if d["id"] == deploy_id)
-        classes = [c for c in deploy["members"].get("ApexClass", []) if c not in deploy["tests"]]
+        # Salesforce reports no coverage for @IsTest classes, test helpers included
+        classes = [c for c in deploy["members"].get("ApexClass", []) if c not in deploy["test_annotated"]]
         total = sum(len(v) for v in deploy["members"].values())
         coverage = "".join(
             f'<codeCoverage><id>01p000000000001AAA</id><name>{c}</name><namespace xsi:nil="true"/>'
