@@ -109,6 +109,7 @@ def test_create_deploy_delete_with_a_jwt_dev_hub(
         "ConnectedAppCallbackUrl": "http://localhost:1717/OauthRedirect",
         "ConnectedAppConsumerKey": CLIENT_ID,
     }
+    assert "scratch org: Dev Hub allocation: active 3 of 3 left, daily 6 of 6 left" in err
     assert "scratch org: Creating" in err and "scratch org: Active" in err
     (org,) = hub.orgs.values()
     # the settings landed in the new org, not in the Dev Hub
@@ -214,6 +215,16 @@ def test_an_error_outcome_is_one_line_with_the_code_and_what_to_do(
     assert "Hint: If the Dev Hub is reached through an External Client App" in err
     assert "sfdx_dev_scratch_orgs_error_codes.htm" in err
     assert hub.orgs == {}
+
+
+def test_no_active_scratch_org_left_stops_before_the_request(
+    hub: FakeDevHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.active_max = 0
+    code, _, err = run_cli(["org", "create", "--definition", "def.json", *FAST, *TOKEN_HUB], capsys)
+    assert code == 1
+    assert "Error: the Dev Hub has no active scratch org left (0 of 0)" in err
+    assert hub.created_bodies == []
 
 
 def test_no_dev_hub_credentials_names_the_dev_hub_options(

@@ -108,6 +108,7 @@ class FakeDevHub:
         self.orgs: dict[str, FakeScratchOrg] = {}  # by info id
         self.next_error: str | None = None  # ErrorCode for the next request
         self.polls_until_active = 2
+        self.active_max = 3  # Developer Edition Dev Hub: 3 active, 6 a day (docs/contract-testing.md)
         self.hub_deploys: list[Any] = []
         self.hub_tokens = {HUB_TOKEN}
         self._polls: dict[str, int] = {}
@@ -230,6 +231,19 @@ class FakeDevHub:
         if url.path.startswith("/services/Soap/m/"):
             self.hub_deploys.append(body)
             return 500, {}, "<soapenv:Envelope/>"
+        if request.method == "GET" and path == "/limits":
+            active = sum(1 for o in self.orgs.values() if not o.deleted)
+            return _json(
+                200,
+                {
+                    "ActiveScratchOrgs": {
+                        "Max": self.active_max,
+                        "Remaining": max(0, self.active_max - active),
+                    },
+                    "DailyScratchOrgs": {"Max": 6, "Remaining": max(0, 6 - len(self.infos))},
+                    "DailyApiRequests": {"Max": 15000, "Remaining": 14990},
+                },
+            )
         if request.method == "POST" and path == "/sobjects/ScratchOrgInfo":
             return self._create_info(json.loads(body))
         match = re.fullmatch(r"/sobjects/ScratchOrgInfo/(\w+)", path)

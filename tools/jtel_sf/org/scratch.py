@@ -50,6 +50,7 @@ from .scratch_def import ScratchDefinition, scratch_org_info, settings_package
 DONE_STATUSES = ("Active", "Error")
 SANDBOX_LOGIN = "https://test.salesforce.com"
 PRODUCTION_LOGIN = "https://login.salesforce.com"
+HEARTBEAT_SECONDS = 30.0  # show the status at least this often while it does not change
 DEFAULT_WAIT_MINUTES = 6.0  # scratchOrgCreate.ts DEFAULT_STREAM_TIMEOUT_MINUTES
 ERROR_CODES_FILE = Path(__file__).with_name("scratch_errors.json")
 
@@ -110,10 +111,45 @@ def error_message(code: str, project_file: str = "sfdx-project.json") -> tuple[s
 
 def hub_identity(hub: OrgSession) -> tuple[str, str]:
     """(username, org id) of the Dev Hub user, from ``/services/oauth2/userinfo``."""
-    info = hub.rest_json("GET", "/services/oauth2/userinfo") or {}
+    try:
+        info = hub.rest_json("GET", "/services/oauth2/userinfo") or {}
+    except OrgRequestError:  # a token without the openid/id scope: the org id is enough
+        records = hub.query("SELECT Id FROM Organization LIMIT 1")
+        return "", str(records[0]["Id"]) if records else ""
     return str(info.get("preferred_username") or info.get("username") or ""), str(
         info.get("organization_id") or ""
     )
+
+
+ALLOCATIONS = (("ActiveScratchOrgs", "active"), ("DailyScratchOrgs", "daily"))
+
+
+def allocation(hub: OrgSession) -> dict[str, tuple[int, int]]:
+    """The Dev Hub's scratch org allocation, {"active"|"daily": (remaining, max)}, from the REST
+    ``limits`` resource (REST API Developer Guide, "List Org Limits": ``ActiveScratchOrgs`` and
+    ``DailyScratchOrgs``, each ``Max`` and ``Remaining``). Empty when the user may not read limits
+    (it needs View Setup and Configuration)."""
+    try:
+        limits = hub.rest_json("GET", "limits") or {}
+    except OrgRequestError:
+        return {}
+    found: dict[str, tuple[int, int]] = {}
+    for key, name in ALLOCATIONS:
+        entry = limits.get(key)
+        if isinstance(entry, dict) and "Remaining" in entry:
+            found[name] = (int(entry["Remaining"]), int(entry.get("Max") or 0))
+    return found
+
+
+def check_allocation(found: dict[str, tuple[int, int]]) -> None:
+    for name, (remaining, maximum) in found.items():
+        if remaining <= 0:
+            raise ScratchOrgFailed(
+                f"the Dev Hub has no {name} scratch org left (0 of {maximum})",
+                hint="Delete a scratch org you no longer need (jtel-sf org list / org delete NAME)"
+                if name == "active"
+                else "The daily allocation renews over the next 24 hours; try again later.",
+            )
 
 
 def request_scratch_org(hub: OrgSession, body: dict[str, Any]) -> str:
@@ -165,15 +201,17 @@ def poll_scratch_org(
     started = clock()
     deadline = started + wait_minutes * 60
     last_status = ""
+    last_shown = started
     while True:
         try:
             record = hub.rest_json("GET", f"sobjects/ScratchOrgInfo/{info_id}") or {}
             status = str(record.get("Status") or "")
         except OrgRequestError:
             record, status = {}, last_status  # sfdx-core: "Re-trying deploy check again...."
-        if status != last_status or status in DONE_STATUSES:
-            on_status(status or "?", clock() - started)
-            last_status = status
+        now = clock()
+        if status != last_status or status in DONE_STATUSES or now - last_shown >= HEARTBEAT_SECONDS:
+            on_status(status or "?", now - started)
+            last_status, last_shown = status, now
         if status in DONE_STATUSES:
             return record
         if status == "Deleted":
@@ -386,6 +424,12 @@ def create_scratch_org(
 ) -> CreateResult:
     started = clock()
     hub_username, _hub_org_id = hub_identity(hub)
+    found = allocation(hub)
+    if found:
+        on_status(
+            "Dev Hub allocation: " + ", ".join(f"{n} {r} of {m} left" for n, (r, m) in found.items()), 0.0
+        )
+    check_allocation(found)
     use_jwt = bool(hub_auth.client_id and hub_auth.jwt_key_file and hub.method == "jwt-bearer")
     body = scratch_org_info(definition, days=days, consumer_key=hub_auth.client_id if use_jwt else None)
     info_id = request_scratch_org(hub, body)
