@@ -217,6 +217,18 @@ def test_an_error_outcome_is_one_line_with_the_code_and_what_to_do(
     assert hub.orgs == {}
 
 
+def test_a_signup_app_makes_a_jwt_dev_hub_use_the_auth_code(
+    hub: FakeDevHub, keys: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["org", "create", "--definition", "def.json", "-a", "so5", "--signup-connected-app", "PlatformCLI"]
+    code, _, err = run_cli([*args, *FAST, *jwt_hub(keys)], capsys)
+    assert code == 0, err
+    (org,) = hub.orgs.values()
+    assert hub.created_bodies[0]["ConnectedAppConsumerKey"] == "PlatformCLI"
+    assert org.code_used
+    assert scratch_registry.find("so5").login["method"] == "refresh-token"  # type: ignore[union-attr]
+
+
 def test_no_active_scratch_org_left_stops_before_the_request(
     hub: FakeDevHub, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -134,6 +134,7 @@ def _create(kwargs: dict[str, Any], alias: str | None) -> Any:
         wait_minutes=kwargs["wait_minutes"],
         poll_interval=kwargs["poll_interval"],
         on_status=_status_printer(),
+        signup_app=kwargs.get("signup_connected_app"),
         deploy_settings=lambda session, package: deploy_package(
             session, package, poll_interval=kwargs["poll_interval"]
         ),
@@ -183,6 +184,14 @@ def _create_options(func: F) -> F:
         ),
         click.option(
             "--api-version", envvar="SF_API_VERSION", show_envvar=True, help="API version, e.g. 61.0."
+        ),
+        click.option(
+            "--signup-connected-app",
+            envvar="SF_SCRATCH_SIGNUP_CONNECTED_APP",
+            show_envvar=True,
+            metavar="CLIENT_ID",
+            help="Sign the org up with this connected app and log in with its one-time AuthCode, even when "
+            "the Dev Hub is reached with JWT (PlatformCLI: the way around error C-1016).",
         ),
         dev_hub_options,
     ]

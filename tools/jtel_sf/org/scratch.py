@@ -419,9 +419,14 @@ def create_scratch_org(
     poll_interval: float,
     on_status: Callable[[str, float], None],
     deploy_settings: SettingsDeployer,
+    signup_app: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CreateResult:
+    """The whole create. ``signup_app`` names the connected app the new org is signed up with
+    (sfdx-core's ``SF_SCRATCH_SIGNUP_CONNECTED_APP``): then the AuthCode is exchanged even when the
+    Dev Hub was reached with JWT (``buildOAuth2Options``: ``isJwtFlow = !signupAppOverridden && ...``),
+    the workaround for C-1016 when the Dev Hub's app is an External Client App."""
     started = clock()
     hub_username, _hub_org_id = hub_identity(hub)
     found = allocation(hub)
@@ -430,8 +435,12 @@ def create_scratch_org(
             "Dev Hub allocation: " + ", ".join(f"{n} {r} of {m} left" for n, (r, m) in found.items()), 0.0
         )
     check_allocation(found)
-    use_jwt = bool(hub_auth.client_id and hub_auth.jwt_key_file and hub.method == "jwt-bearer")
-    body = scratch_org_info(definition, days=days, consumer_key=hub_auth.client_id if use_jwt else None)
+    use_jwt = not signup_app and bool(
+        hub_auth.client_id and hub_auth.jwt_key_file and hub.method == "jwt-bearer"
+    )
+    body = scratch_org_info(
+        definition, days=days, consumer_key=signup_app or (hub_auth.client_id if use_jwt else None)
+    )
     info_id = request_scratch_org(hub, body)
     on_status(f"requested (ScratchOrgInfo {info_id})", 0.0)
     record = poll_scratch_org(
