@@ -178,6 +178,49 @@ def test_auth_code_flow_keeps_the_refresh_token_in_memory_only(
     assert "one-time AuthCode" in err and "keyring" in err
 
 
+class MemoryKeyring:
+    """Stands in for the OS keyring (the ``keyring`` package's get/set/delete_password)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], str] = {}
+
+    def set_password(self, service: str, name: str, value: str) -> None:
+        self.items[(service, name)] = value
+
+    def get_password(self, service: str, name: str) -> str | None:
+        return self.items.get((service, name))
+
+    def delete_password(self, service: str, name: str) -> None:
+        self.items.pop((service, name), None)
+
+
+def test_with_a_keyring_a_later_process_logs_in_with_the_refresh_token(
+    hub: FakeDevHub,
+    keys: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ring = MemoryKeyring()
+    monkeypatch.setattr(scratch_registry, "_keyring", lambda: ring)
+    write_widget(tmp_path / "force-app")
+    code, out, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so6", *FAST, *TOKEN_HUB], capsys
+    )
+    assert code == 0, err
+    assert "refresh token in the OS keyring" in out
+    (org,) = hub.orgs.values()
+    assert list(ring.items.values()) == list(org.refresh_tokens)
+    scratch_registry.forget_sessions()
+    code, _, err = run_cli(["deploy", "-o", "so6", "--test-level", "NoTestRun", *FAST], capsys)
+    assert code == 0, err
+    assert org.deploys[-1]["members"]["ApexClass"] == ["Widget"]
+    code, _, err = run_cli(["org", "delete", "so6", *TOKEN_HUB], capsys)
+    assert code == 0, err
+    assert ring.items == {}
+    assert_nothing_secret_on_disk(tmp_path, hub, keys)
+
+
 def test_a_reused_auth_code_is_a_clear_error(
     hub: FakeDevHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -349,3 +392,22 @@ def test_the_settings_file_is_what_sfdx_core_writes(tmp_path: Path) -> None:
     assert "<members>Security</members>" in package.package_xml()
     with zipfile.ZipFile(__import__("io").BytesIO(package.to_zip())) as archive:
         assert sorted(archive.namelist()) == ["package.xml", "settings/Security.settings"]
+
+
+def test_deleting_an_org_the_dev_hub_no_longer_has(
+    hub: FakeDevHub, keys: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so7", *FAST, *jwt_hub(keys)], capsys
+    )
+    assert code == 0, err
+    (org,) = hub.orgs.values()
+    org.deleted = True  # expired, or deleted in the Dev Hub's UI
+    code, _, err = run_cli(["org", "delete", "so7"], capsys)
+    assert code == 1
+    assert "Error: Attempting to delete an expired or deleted org (so7," in err
+    assert "--forget" in err
+    code, out, _ = run_cli(["org", "delete", "so7", "--forget"], capsys)
+    assert code == 0 and "dropped" in out
+    code, _, err = run_cli(["org", "delete", "so7"], capsys)
+    assert code == 1 and "jtel-sf has no scratch org called so7" in err
