@@ -4,6 +4,7 @@ recorded from Salesforce)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zipfile
@@ -31,19 +32,26 @@ DEFINITION = {
 }
 
 
-@pytest.fixture
-def keys(tmp_path: Path) -> tuple[Path, str]:
+@functools.cache
+def _key_pair() -> tuple[bytes, str]:
+    """One RSA key pair for the module (generating one takes a while)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "keys" / "server.key"
-    path.parent.mkdir()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    path.write_bytes(pem)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return path, public.decode()
+    return pem, public.decode()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Path, str]:
+    pem, public = _key_pair()
+    path = tmp_path / "keys" / "server.key"
+    path.parent.mkdir()
+    path.write_bytes(pem)
+    return path, public
 
 
 @pytest.fixture
