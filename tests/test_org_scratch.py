@@ -419,3 +419,26 @@ def test_deleting_an_org_the_dev_hub_no_longer_has(
     assert code == 0 and "dropped" in out
     code, _, err = run_cli(["org", "delete", "so7"], capsys)
     assert code == 1 and "jtel-sf has no scratch org called so7" in err
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({"Edition": "Developer"}, "key 'Edition' must be camelCase (edition)"),
+        ({"edition": "Developer", "durationDays": 3}, "durationDays is not allowed in the file; use --days"),
+        ({"edition": "Developer", "orgPreferences": {"enabled": []}}, "orgPreferences is deprecated"),
+        ({"orgName": "no edition"}, "edition is required"),
+    ],
+)
+def test_a_definition_sfdx_core_refuses_is_refused_before_the_dev_hub_is_asked(
+    hub: FakeDevHub,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    definition: dict[str, object],
+    message: str,
+) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps(definition), encoding="utf-8")
+    code, _, err = run_cli(["org", "create", "--definition", "bad.json", *FAST, *TOKEN_HUB], capsys)
+    assert code == 2
+    assert message in err
+    assert hub.created_bodies == []
