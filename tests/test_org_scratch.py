@@ -247,6 +247,30 @@ def test_a_reused_auth_code_is_a_clear_error(
     assert first.startswith("Error: Error authenticating with auth code due to: invalid_grant")
     assert "expired authorization code" in first
     assert "works once" in err
+    # the org exists on the Dev Hub: jtel-sf kept its facts, so it can be deleted
+    (org,) = hub.orgs.values()
+    code, _, err = run_cli(["org", "delete", "so3", *TOKEN_HUB], capsys)
+    assert code == 0, err
+    assert org.deleted
+
+
+def test_prove_deletes_an_org_it_could_not_log_in_to(
+    hub: FakeDevHub, keys: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = hub._activate
+
+    def used_elsewhere(record: dict[str, object]) -> None:
+        original(record)
+        hub.orgs[str(record["Id"])].code_used = True
+
+    hub._activate = used_elsewhere  # type: ignore[method-assign]
+    code, out, _ = run_cli(["org", "prove", "--definition", "def.json", *FAST, *TOKEN_HUB], capsys)
+    assert code == 1
+    assert re.search(r"^  create scratch org\s+FAILED", out, re.M)
+    assert "expired authorization code" in out
+    assert re.search(r"^  delete scratch org\s+OK", out, re.M)
+    (org,) = hub.orgs.values()
+    assert org.deleted
 
 
 def test_an_error_outcome_is_one_line_with_the_code_and_what_to_do(

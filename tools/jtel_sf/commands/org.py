@@ -101,8 +101,11 @@ def _default_alias() -> str:
     return "jtel-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def _create(kwargs: dict[str, Any], alias: str | None) -> Any:
-    """Create, register and remember a scratch org; returns the CreateResult."""
+def _create(kwargs: dict[str, Any], alias: str | None, partial: dict[str, Any] | None = None) -> Any:
+    """Create, register and remember a scratch org; returns the CreateResult. The org is in
+    jtel-sf's list from the moment the Dev Hub reports it Active (``partial["org"]`` too), so
+    `org delete` (and prove) can remove it even when logging in or the settings deploy fails."""
+    partial = {} if partial is None else partial
     from ..org import scratch_registry
     from ..org.scratch import create_scratch_org
     from ..org.scratch_def import load_definition
@@ -135,13 +138,18 @@ def _create(kwargs: dict[str, Any], alias: str | None) -> Any:
         poll_interval=kwargs["poll_interval"],
         on_status=_status_printer(),
         signup_app=kwargs.get("signup_connected_app"),
+        on_active=lambda facts: (scratch_registry.add(facts), partial.__setitem__("org", facts)),
+        on_login=lambda done: (
+            scratch_registry.add(done.org),
+            partial.__setitem__(
+                "stored", scratch_registry.remember(done.org, done.session, done.refresh_token)
+            ),
+        ),
         deploy_settings=lambda session, package: deploy_package(
             session, package, poll_interval=kwargs["poll_interval"]
         ),
     )
-    scratch_registry.add(result.org)
-    stored = scratch_registry.remember(result.org, result.session, result.refresh_token)
-    result.token_store = stored  # type: ignore[attr-defined]
+    result.token_store = partial.get("stored", "")  # type: ignore[attr-defined]
     return result
 
 
@@ -368,7 +376,7 @@ def prove(
     holder: dict[str, Any] = {}
 
     def create() -> Any:
-        result = _create(kwargs, None)
+        result = _create(kwargs, None, holder)
         holder["result"] = result
         return result
 
@@ -418,6 +426,7 @@ def prove(
         contract=contract,
         contract_lines=contract_lines,
         delete=delete_org,
+        left_behind=lambda: holder.get("org"),
         remember=remember,
         record_dir=record_dir,
         keep=keep,

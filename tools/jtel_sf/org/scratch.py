@@ -419,6 +419,8 @@ def create_scratch_org(
     poll_interval: float,
     on_status: Callable[[str, float], None],
     deploy_settings: SettingsDeployer,
+    on_active: Callable[[ScratchOrg], None] = lambda _org: None,
+    on_login: Callable[[CreateResult], None] = lambda _result: None,
     signup_app: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -426,7 +428,11 @@ def create_scratch_org(
     """The whole create. ``signup_app`` names the connected app the new org is signed up with
     (sfdx-core's ``SF_SCRATCH_SIGNUP_CONNECTED_APP``): then the AuthCode is exchanged even when the
     Dev Hub was reached with JWT (``buildOAuth2Options``: ``isJwtFlow = !signupAppOverridden && ...``),
-    the workaround for C-1016 when the Dev Hub's app is an External Client App."""
+    the workaround for C-1016 when the Dev Hub's app is an External Client App.
+
+    ``on_active`` gets the org's facts as soon as the Dev Hub reports it Active (so a failure after
+    that, in the login or the settings deploy, leaves an org the caller can still delete);
+    ``on_login`` gets the result once the session exists, before the settings deploy."""
     started = clock()
     hub_username, _hub_org_id = hub_identity(hub)
     found = allocation(hub)
@@ -456,6 +462,22 @@ def create_scratch_org(
     username = str(record.get("SignupUsername") or record.get("Username") or "")
     hub_login = hub_auth.instance_url or f"https://{hub_auth.login_domain or 'login'}.salesforce.com"
     authority = org_authority(record, hub_login)
+    org = ScratchOrg(
+        alias=alias,
+        username=username,
+        org_id=str(record.get("ScratchOrg") or ""),
+        instance_url=str(record.get("LoginUrl") or authority),
+        login_url=authority,
+        dev_hub_username=hub_username,
+        dev_hub_instance_url=hub.instance_url,
+        scratch_org_info_id=info_id,
+        expiration_date=str(record.get("ExpirationDate") or ""),
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        edition=str(record.get("Edition") or definition.edition),
+        dev_hub_login=dev_hub_login_facts(hub, hub_auth),
+    )
+    # the org exists from here on: whatever fails next, the caller can still delete it
+    on_active(org)
     refresh = ""
     if use_jwt:
         session = jwt_login(
@@ -476,22 +498,10 @@ def create_scratch_org(
             "method": "refresh-token",
             "clientId": str(record.get("ConnectedAppConsumerKey") or "PlatformCLI"),
         }
-    org = ScratchOrg(
-        alias=alias,
-        username=username,
-        org_id=str(record.get("ScratchOrg") or ""),
-        instance_url=session.instance_url,
-        login_url=authority,
-        dev_hub_username=hub_username,
-        dev_hub_instance_url=hub.instance_url,
-        scratch_org_info_id=info_id,
-        expiration_date=str(record.get("ExpirationDate") or ""),
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        edition=str(record.get("Edition") or definition.edition),
-        login=login,
-        dev_hub_login=dev_hub_login_facts(hub, hub_auth),
-    )
+    org.instance_url = session.instance_url
+    org.login = login
     result = CreateResult(org=org, session=session, refresh_token=refresh)
+    on_login(result)
     package = settings_package(definition, session.api_version)
     if package is not None:
         on_status("deploying settings", clock() - started)

@@ -251,6 +251,7 @@ class ProveSteps:
     contract_lines: Callable[[Any], list[str]]
     delete: Callable[[Any], str]  # ScratchOrg -> record id
     remember: Callable[[Any, OrgSession], None]  # register the org + routing session
+    left_behind: Callable[[], Any] = lambda: None  # ScratchOrg of a create that failed after Active
     record_dir: Path | None = None
     keep: bool = False
     clock: Callable[[], float] = time.monotonic
@@ -351,17 +352,16 @@ def prove(steps: ProveSteps, report: ProveReport, on_step: Callable[[Step], None
             )
 
     def do_delete(step: Step) -> None:
-        if created is None:
+        org = created.org if created is not None else steps.left_behind()
+        if org is None:
             step.result = "skipped"
             step.detail.append("no org was created")
             return
         if steps.keep:
             step.result = "skipped"
-            step.detail.append(
-                f"--keep: {created.org.alias} stays; delete it with `jtel-sf org delete {created.org.alias}`"
-            )
+            step.detail.append(f"--keep: {org.alias} stays; delete it with `jtel-sf org delete {org.alias}`")
             return
-        record_id = steps.delete(created.org)
+        record_id = steps.delete(org)
         step.detail.append(f"ActiveScratchOrg {record_id} deleted")
 
     ok = run("create scratch org", do_create)
