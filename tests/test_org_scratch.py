@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import run_cli
 from fakes.devhub import HUB, HUB_TOKEN, HUB_USERNAME, FakeDevHub
-from jtel_sf.org import scratch_registry
+from jtel_sf.org import scratch, scratch_registry
 from jtel_sf.org.scratch_prove import scrub_check
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,8 @@ def hub(keys: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "def.json").write_text(json.dumps(DEFINITION), encoding="utf-8")
     fake = FakeDevHub(jwt_public_key=keys[1], client_id=CLIENT_ID)
+    # no DNS here: the fake's hosts "resolve" once the fake has created the org
+    monkeypatch.setattr(scratch, "resolves", lambda host: fake.org_by_host(host) is not None)
     scratch_registry.forget_sessions()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
@@ -466,3 +468,20 @@ def test_a_definition_sfdx_core_refuses_is_refused_before_the_dev_hub_is_asked(
     assert code == 2
     assert message in err
     assert hub.created_bodies == []
+
+
+def test_waiting_for_the_new_host_to_resolve_gives_up_after_three_minutes() -> None:
+    now = [0.0]
+    shown: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(scratch.TimeoutExceeded, match="did not resolve within 3 minutes"):
+        scratch.wait_for_dns(
+            "https://nowhere.invalid",
+            on_status=lambda text, _t: shown.append(text),
+            clock=lambda: now[0],
+            sleep=sleep,
+        )
+    assert len(shown) == 18  # every 10 seconds, as sfdx-core's MyDomainResolver

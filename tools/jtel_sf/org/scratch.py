@@ -32,6 +32,7 @@ Read from forcedotcom/sfdx-core (commit cd4bdcb9, 2026-08-07); each step names i
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -391,6 +392,38 @@ def exchange_auth_code(record: dict[str, Any], authority: str, api_version: str)
     return session, refresh
 
 
+def resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def wait_for_dns(
+    url: str,
+    *,
+    on_status: Callable[[str, float], None],
+    timeout: float = 180.0,
+    every: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait until the new org's My Domain host resolves: ``scratchOrgInfoApi.ts`` ``resolveUrl``
+    (``MyDomainResolver``: up to 3 minutes, every 10 seconds), since a fresh My Domain takes a while
+    to reach DNS. Gives up with TimeoutExceeded."""
+    host = urlparse(url).hostname or ""
+    started = clock()
+    while not resolves(host):
+        if clock() - started >= timeout:
+            raise TimeoutExceeded(
+                f"the new org's host {host} did not resolve within {timeout / 60:g} minutes",
+                hint="The org exists; try `jtel-sf deploy -o ALIAS` in a few minutes, or delete it.",
+            )
+        on_status(f"waiting for {host} to resolve", clock() - started)
+        sleep(every)
+
+
 # --------------------------------------------------------------------------------------------
 # The whole create
 # --------------------------------------------------------------------------------------------
@@ -502,6 +535,7 @@ def create_scratch_org(
     org.login = login
     result = CreateResult(org=org, session=session, refresh_token=refresh)
     on_login(result)
+    wait_for_dns(session.instance_url, on_status=on_status, clock=clock, sleep=sleep)
     package = settings_package(definition, session.api_version)
     if package is not None:
         on_status("deploying settings", clock() - started)
