@@ -485,3 +485,14 @@ def test_waiting_for_the_new_host_to_resolve_gives_up_after_three_minutes() -> N
             sleep=sleep,
         )
     assert len(shown) == 18  # every 10 seconds, as sfdx-core's MyDomainResolver
+
+
+def test_a_key_the_dev_hub_does_not_know_is_its_error(
+    hub: FakeDevHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "odd.json").write_text(
+        json.dumps({"edition": "Developer", "colour": "blue"}), encoding="utf-8"
+    )
+    code, _, err = run_cli(["org", "create", "--definition", "odd.json", *FAST, *TOKEN_HUB], capsys)
+    assert code == 1
+    assert "creating the ScratchOrgInfo failed: HTTP 400: INVALID_FIELD: No such column 'Colour'" in err

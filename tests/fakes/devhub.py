@@ -45,6 +45,31 @@ PROD_LOGIN = "https://login.salesforce.com"
 HUB_TOKEN = "00DHUB000000001!AQhub.token.value.do-not-leak"
 HUB_USERNAME = "devhub-admin@jtel-hub.example.com"
 HUB_ORG_ID = "00D5g000000HUBAEAW"
+# the writable ScratchOrgInfo fields of sfdx-core src/org/scratchOrgTypes.ts (+ Template and
+# Package2AncestorIds, which scratchOrgInfoGenerator.ts sends); anything else is INVALID_FIELD
+SCRATCH_ORG_INFO_FIELDS = frozenset(
+    [
+        "AdminEmail",
+        "ConnectedAppCallbackUrl",
+        "ConnectedAppConsumerKey",
+        "Country",
+        "Description",
+        "DurationDays",
+        "Edition",
+        "Features",
+        "HasSampleData",
+        "Language",
+        "LoginUrl",
+        "Namespace",
+        "OrgName",
+        "Release",
+        "SourceOrg",
+        "Snapshot",
+        "Username",
+        "Template",
+        "Package2AncestorIds",
+    ]
+)
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 MD = "http://soap.sforce.com/2006/04/metadata"
 
@@ -280,7 +305,7 @@ class FakeDevHub:
                     }
                 ],
             )
-        unknown = [k for k in record if not k[:1].isupper()]
+        unknown = [k for k in record if k not in SCRATCH_ORG_INFO_FIELDS]
         if unknown:
             return _json(400, [{"errorCode": "INVALID_FIELD", "message": f"No such column '{unknown[0]}'"}])
         info_id = _id("2SR")
