@@ -496,3 +496,29 @@ def test_a_key_the_dev_hub_does_not_know_is_its_error(
     code, _, err = run_cli(["org", "create", "--definition", "odd.json", *FAST, *TOKEN_HUB], capsys)
     assert code == 1
     assert "creating the ScratchOrgInfo failed: HTTP 400: INVALID_FIELD: No such column 'Colour'" in err
+
+
+def test_a_signup_slower_than_wait_exits_3_naming_the_request(
+    hub: FakeDevHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.polls_until_active = 10**6
+    args = ["org", "create", "--definition", "def.json", "--wait", "0.0005", *FAST, *TOKEN_HUB]
+    code, _, err = run_cli(args, capsys)
+    assert code == 3
+    (info_id,) = hub.infos
+    assert f"Error: The scratch org did not complete within 0.0005 minutes (ScratchOrgInfo {info_id}" in err
+    assert "last status Creating" in err
+
+
+def test_create_json_names_the_org_and_no_secret(
+    hub: FakeDevHub, keys: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        ["org", "create", "--definition", "def.json", "-a", "so8", "--json", *FAST, *jwt_hub(keys)], capsys
+    )
+    assert code == 0, err
+    facts = json.loads(out)
+    (org,) = hub.orgs.values()
+    assert (facts["alias"], facts["username"], facts["org_id"]) == ("so8", org.username, org.org_id[:15])
+    for secret in secrets_of(hub, keys):
+        assert secret not in out + err
