@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -141,10 +142,15 @@ def test_create_deploy_delete_with_a_jwt_dev_hub(
     assert hub.hub_deploys == []
     # delete: the Dev Hub is reached again with the JWT facts kept at create time
     scratch_registry.forget_sessions()
+    old_token = next(iter(org.tokens))
     code, out, err = run_cli(["org", "delete", "so1"], capsys)
     assert code == 0, err
     assert org.deleted and f"ActiveScratchOrg {org.active_id}" in out
     assert hub.infos[org.info_id]["Status"] == "Deleted"
+    refused = requests.get(
+        f"{org.url}/services/data/v61.0/limits", headers={"Authorization": f"Bearer {old_token}"}, timeout=5
+    )
+    assert refused.status_code == 401  # the org's tokens stop working
     code, out, _ = run_cli(["org", "list"], capsys)
     assert "No scratch orgs" in out
     assert_nothing_secret_on_disk(tmp_path, hub, keys)
