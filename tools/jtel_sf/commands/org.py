@@ -154,11 +154,13 @@ def _create(kwargs: dict[str, Any], alias: str | None, partial: dict[str, Any] |
 
 
 def _wait_option(func: F) -> F:
+    from ..org.scratch_def import DEFAULT_WAIT_MINUTES
+
     return click.option(
         "--wait",
         "wait_minutes",
         type=click.FloatRange(min=0, min_open=True),
-        default=6.0,
+        default=DEFAULT_WAIT_MINUTES,
         show_default=True,
         metavar="MIN",
         help="Minutes to wait for the Dev Hub to finish the org (exit 3 after that).",

@@ -52,7 +52,6 @@ DONE_STATUSES = ("Active", "Error")
 SANDBOX_LOGIN = "https://test.salesforce.com"
 PRODUCTION_LOGIN = "https://login.salesforce.com"
 HEARTBEAT_SECONDS = 30.0  # show the status at least this often while it does not change
-DEFAULT_WAIT_MINUTES = 6.0  # scratchOrgCreate.ts DEFAULT_STREAM_TIMEOUT_MINUTES
 ERROR_CODES_FILE = Path(__file__).with_name("scratch_errors.json")
 
 

@@ -36,6 +36,7 @@ DEFAULT_CONNECTED_APP = "PlatformCLI"  # sfdx-core src/org/authInfo.ts DEFAULT_C
 DEFAULT_CALLBACK_URL = "http://localhost:1717/OauthRedirect"  # authInfo.ts getRedirectUri, port 1717
 DEFAULT_ORG_NAME = "Company"  # scratchOrgInfoGenerator.ts generateScratchOrgInfo
 MIN_DAYS, MAX_DAYS = 1, 30  # scratchOrgCreate.ts validateDuration
+DEFAULT_WAIT_MINUTES = 6.0  # scratchOrgCreate.ts DEFAULT_STREAM_TIMEOUT_MINUTES
 NOT_SENT = ("settings", "objectSettings")
 
 
