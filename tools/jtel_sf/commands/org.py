@@ -21,7 +21,7 @@ DEV_HUB_PREFIX = "dev_hub_"
 _NOT_FOR_DEV_HUB = ("api_version",)  # one API version for the whole command
 
 
-def _dev_hub_params() -> list[click.Option]:
+def _dev_hub_specs() -> list[tuple[list[str], dict[str, Any]]]:
     """The org auth options (``options.org_auth_options``, the list ``auth.AuthOptions`` reads)
     again, for the Dev Hub: ``--dev-hub-<name>`` and ``SF_DEV_HUB_<NAME>``; ``--target-org`` is
     ``--dev-hub``. Derived, so a new way to log in reaches the Dev Hub options by itself."""
@@ -30,33 +30,33 @@ def _dev_hub_params() -> list[click.Option]:
         pass
 
     decorated: Any = org_auth_options(probe)
-    made = []
+    specs = []
     for param in reversed(decorated.__click_params__):
         if not isinstance(param, click.Option) or param.name in _NOT_FOR_DEV_HUB or param.name is None:
             continue
         long_name = next(o for o in param.opts if o.startswith("--"))[2:]
         flag = "--dev-hub" if param.name == "target_org" else f"--dev-hub-{long_name}"
         envvar = param.envvar if isinstance(param.envvar, str) else None
-        extra: dict[str, Any] = {}
+        attrs: dict[str, Any] = {
+            "type": param.type,
+            "envvar": ("SF_DEV_HUB_" + envvar[3:]) if envvar and envvar.startswith("SF_") else None,
+            "show_envvar": True,
+            "help": "Dev Hub: " + (param.help or ""),
+        }
         if param.default is not None and not repr(param.default).startswith("Sentinel"):
-            extra["default"] = param.default
-            extra["show_default"] = True
-        made.append(
-            click.Option(
-                [flag, DEV_HUB_PREFIX + param.name],
-                type=param.type,
-                envvar=("SF_DEV_HUB_" + envvar[3:]) if envvar and envvar.startswith("SF_") else None,
-                show_envvar=True,
-                help="Dev Hub: " + (param.help or ""),
-                **extra,
-            )
-        )
-    return made
+            attrs["default"] = param.default
+            attrs["show_default"] = True
+        specs.append(([flag, DEV_HUB_PREFIX + param.name], attrs))
+    return specs
+
+
+def _dev_hub_params() -> list[click.Option]:
+    return [click.Option(decls, **attrs) for decls, attrs in _dev_hub_specs()]
 
 
 def dev_hub_options(func: F) -> F:
-    for param in reversed(_dev_hub_params()):
-        click.decorators._param_memo(func, param)  # what click.option does with a built Option
+    for decls, attrs in reversed(_dev_hub_specs()):
+        func = click.option(*decls, **attrs)(func)
     return func
 
 
