@@ -1,6 +1,13 @@
 """Scratch orgs from a Dev Hub with plain REST, doing what Salesforce's own sfdx-core does.
 
-Read from forcedotcom/sfdx-core (commit cd4bdcb9, 2026-08-07); each step names its source:
+Read from forcedotcom/sfdx-core (commit cd4bdcb9, 2026-08-07); each step names its source. Line
+numbers at that commit: ``src/org/scratchOrgInfoApi.ts`` getOrgInstanceAuthority 58,
+buildOAuth2Options 86, authorizeScratchOrg 210, requestScratchOrgCreation 326,
+pollForScratchOrgInfo 381, deploySettings 449, resolveUrl 479; ``scratchOrgCreate.ts``
+DEFAULT_STREAM_TIMEOUT_MINUTES 45, validateDuration 95, scratchOrgCreate 215;
+``scratchOrgErrorCodes.ts`` checkScratchOrgInfoForErrors 130; ``org.ts`` destroyScratchOrg 1438,
+deleteScratchOrg 1506; ``authInfo.ts`` DEFAULT_CONNECTED_APP_INFO 199, getRedirectUri 737, authJwt
+1065, exchangeToken 1198; ``util/sfdcUrl.ts`` getLoginAudienceCombos 25.
 
 1. Insert a ``ScratchOrgInfo`` on the Dev Hub (``scratchOrgInfoApi.ts`` ``requestScratchOrgCreation``:
    ``sobject('ScratchOrgInfo').create``; a ``REQUIRED_FIELD_MISSING`` answer is

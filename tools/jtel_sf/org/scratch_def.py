@@ -1,7 +1,9 @@
 """A scratch org definition file turned into what sfdx-core sends: the ``ScratchOrgInfo`` record
 for the Dev Hub and the Settings metadata deployed into the new org.
 
-Followed from forcedotcom/sfdx-core (commit cd4bdcb9, 2026-08-07):
+Followed from forcedotcom/sfdx-core (commit cd4bdcb9, 2026-08-07; line numbers at that commit:
+``scratchOrgInfoGenerator.ts`` generateScratchOrgInfo 213, getScratchOrgInfoPayload 269;
+``scratchOrgSettingsGenerator.ts`` createObjectFileContent 60, writeSettingsIfNeeded 404):
 
 - ``src/org/scratchOrgInfoGenerator.ts`` ``getScratchOrgInfoPayload``: keys must be camelCase
   ("InvalidJsonCasing"), ``$schema`` is dropped, ``durationDays`` may not be in the file (it comes

@@ -7,7 +7,8 @@ The integration user (Salesforce Help, "Give Integration Users API Only Access")
 org), comes with the *Minimum Access - API Only Integrations* profile and the *Salesforce API
 Integration* permission set licence. The profile is looked up by its licence, not by its
 (translated) name. The user is created the way sfdx-core's ``src/org/user.ts`` ``createUser``
-does (``sf org create user``): ``POST /services/scim/v1/Users`` with the header
+(line 368, ``createUserInternal`` 451, ``scimEndpoint`` 58; commit cd4bdcb9) does for
+``sf org create user``: ``POST /services/scim/v1/Users`` with the header
 ``auto-approve-user: true``, whose answer carries a refresh token for the new user in the
 ``auto-approve-user`` header, exchanged at the org for an access token (never written anywhere).
 Its time zone is set to the settings' ``time_zone``: Apex reads jtel's local times in the running
