@@ -70,6 +70,11 @@ SCRATCH_ORG_INFO_FIELDS = frozenset(
         "Package2AncestorIds",
     ]
 )
+# REST API Developer Guide, "Versions": GET /services/data/
+VERSIONS = [
+    {"label": "Summer '24", "url": "/services/data/v61.0", "version": "61.0"},
+    {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"},
+]
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 MD = "http://soap.sforce.com/2006/04/metadata"
 
@@ -249,6 +254,8 @@ class FakeDevHub:
         if token not in self.hub_tokens:
             return _json(401, INVALID_SESSION)
         path = re.sub(r"^/services/data/v\d+\.\d+", "", url.path)
+        if url.path.rstrip("/") == "/services/data":
+            return _json(200, VERSIONS)
         if url.path == "/services/oauth2/userinfo":
             return _json(
                 200, {"preferred_username": HUB_USERNAME, "organization_id": HUB_ORG_ID, "user_id": "005HUB"}
@@ -383,6 +390,8 @@ class FakeDevHub:
         if user is None:
             return _json(401, INVALID_SESSION)
         path = re.sub(r"^/services/data/v\d+\.\d+", "", url.path)
+        if url.path.rstrip("/") == "/services/data":
+            return _json(200, VERSIONS)
         if url.path.startswith("/services/Soap/m/"):
             return self._soap(org, url.path, body)
         if url.path == "/services/scim/v1/Users" and request.method == "POST":
@@ -428,24 +437,39 @@ class FakeDevHub:
         match = re.search(r"FROM User WHERE Username = '([^']+)'", soql)
         if match:
             found = [
-                {"Id": i, "IsActive": True} for i, u in org.users.items() if u["Username"] == match.group(1)
+                {"Id": i, "Username": u["Username"], "IsActive": True, "UserType": "Standard"}
+                for i, u in org.users.items()
+                if u["Username"] == match.group(1)
             ]
             return rows(found)
-        match = re.search(r"FROM PermissionSet WHERE Name = '([^']+)'", soql)
+        match = re.search(r"FROM PermissionSet WHERE Name (?:= '([^']+)'|IN \(([^)]*)\))", soql)
         if match:
-            name = match.group(1)
-            if not org.deployed("PermissionSet", name):
-                return rows([])
-            return rows([{"Id": org.permission_set_ids.setdefault(name, _id("0PS"))}])
-        if "FROM PermissionSetAssignment" in soql:
-            return rows([])
+            names = [match.group(1)] if match.group(1) else re.findall(r"'([^']+)'", match.group(2))
+            return rows(
+                [
+                    {"Id": org.permission_set_ids.setdefault(n, _id("0PS")), "Name": n}
+                    for n in names
+                    if org.deployed("PermissionSet", n)
+                ]
+            )
+        match = re.search(r"FROM PermissionSetAssignment WHERE AssigneeId = '([^']+)'", soql)
+        if match:
+            wanted = re.search(r"PermissionSetId = '([^']+)'", soql)
+            return rows(
+                [
+                    {"Id": _id("0Pa"), "PermissionSetId": ps}
+                    for uid, ps in org.assignments
+                    if uid == match.group(1) and (wanted is None or wanted.group(1) == ps)
+                ]
+            )
         return None
 
     def _soap(self, org: FakeScratchOrg, path: str, body: bytes) -> tuple[int, dict[str, str], str]:
         text = body.decode()
-        if path.endswith("/deployRequest"):
-            archive = re.search(r"ZipFile>([^<]+)</", text)
-            assert archive, "deploy without a zip"
+        # the operation is named by the body (Metadata API SOAP: <deploy>, <checkDeployStatus>);
+        # simple-salesforce also puts it in the path (.../deployRequest[/<id>])
+        archive = re.search(r"ZipFile>([^<]+)</", text)
+        if archive:
             bundle = zipfile.ZipFile(io.BytesIO(base64.b64decode(archive.group(1))))
             files = bundle.namelist()
             manifest = bundle.read("package.xml").decode()
@@ -481,7 +505,8 @@ class FakeDevHub:
                     "</deployResponse>"
                 ),
             )
-        deploy_id = path.rsplit("/", 1)[-1]
+        asked = re.search(r"asyncProcessId>([^<]+)</", text)
+        deploy_id = asked.group(1) if asked else path.rsplit("/", 1)[-1]
         deploy = next(d for d in org.deploys if d["id"] == deploy_id)
         # Salesforce reports no coverage for @IsTest classes, test helpers included
         classes = [c for c in deploy["members"].get("ApexClass", []) if c not in deploy["test_annotated"]]
