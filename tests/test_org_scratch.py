@@ -157,6 +157,9 @@ def test_create_deploy_delete_with_a_jwt_dev_hub(
 
 
 def write_widget(source: Path) -> None:
+    (source.parent / "sfdx-project.json").write_text(
+        json.dumps({"packageDirectories": [{"path": source.name, "default": True}], "sourceApiVersion": "61.0"})
+    )
     classes = source / "main" / "default" / "classes"
     classes.mkdir(parents=True)
     (classes / "Widget.cls").write_text("public with sharing class Widget {\n}\n")
@@ -368,7 +371,8 @@ def test_prove_runs_every_step_as_the_integration_user_and_deletes_the_org(
         ("delete scratch org", "OK"),
     ]
     # the deploy ran the Apex tests and reported coverage
-    assert "Code coverage (threshold 90%):" in out and "JtelCallStatisticsService" in out
+    assert "Code coverage" in out
+    assert re.search(r"^\s+JtelCallStatisticsService\s+95\.0% \(19/20 lines\)", out, re.M)
     assert "JtelTestData" not in out  # an @IsTest helper: Salesforce reports no coverage for it
     main_deploy = org.deploys[1]
     assert "JtelCallStatisticsServiceTest" in main_deploy["tests"]
