@@ -63,6 +63,8 @@ def hub(keys: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "def.json").write_text(json.dumps(DEFINITION), encoding="utf-8")
     fake = FakeDevHub(jwt_public_key=keys[1], client_id=CLIENT_ID)
+    # never the machine's real keyring (a test that wants one brings MemoryKeyring)
+    monkeypatch.setattr(scratch_registry, "_keyring", lambda: None)
     # no DNS here: the fake's hosts "resolve" once the fake has created the org
     monkeypatch.setattr(scratch, "resolves", lambda host: fake.org_by_host(host) is not None)
     scratch_registry.forget_sessions()
