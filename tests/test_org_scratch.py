@@ -160,7 +160,9 @@ def test_create_deploy_delete_with_a_jwt_dev_hub(
 
 def write_widget(source: Path) -> None:
     (source.parent / "sfdx-project.json").write_text(
-        json.dumps({"packageDirectories": [{"path": source.name, "default": True}], "sourceApiVersion": "61.0"})
+        json.dumps(
+            {"packageDirectories": [{"path": source.name, "default": True}], "sourceApiVersion": "61.0"}
+        )
     )
     classes = source / "main" / "default" / "classes"
     classes.mkdir(parents=True)
