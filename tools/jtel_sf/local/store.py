@@ -58,6 +58,7 @@ NOT_ACTIVITY_ENABLED = frozenset({"User", "Task", "Organization", ROW, QUARANTIN
 REQUIRED_ON_CREATE = {"Contact": ("LastName",), "Lead": ("LastName", "Company"), "Account": ("Name",)}
 RAW_LIMIT = 131072
 ERRORS_LIMIT = 32768
+DETAIL_LIMIT = 8000  # the platform's text kept per error, so that the errors fit Errors__c as whole JSON
 NUMBER_FIELDS = ("TalkTimeSeconds__c", "AgentsTriedCount__c", "ResultCode__c", "RowCount__c", "LegCount__c")
 AGENT_MATCH_FIELDS = ("CommunityNickname", "FederationIdentifier", "Alias", "EmployeeNumber", "Username")
 
@@ -84,6 +85,15 @@ FAULT_LOCK_TIMEOUT = "lockTimeout"
 FAULT_ORG_REFUSAL = "orgRefusal"
 FAULTS = (FAULT_LOCK_TIMEOUT, FAULT_ORG_REFUSAL)
 SIMULATED_REFUSAL = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # what a validation rule reports
+
+
+def _stored_errors(text: str | None) -> list[dict[str, Any]]:
+    """The errors kept on a quarantine record; none when the text was cut and is no JSON array."""
+    try:
+        errors = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
 def _for_jtel(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -617,7 +627,7 @@ class Store:
         if is_held:
             assert held is not None
             code = str(held.get("ErrorCode__c") or held.get("Reason__c"))
-            errors = json.loads(held.get("Errors__c") or "[]")
+            errors = _stored_errors(held.get("Errors__c"))
         else:
             code = "org_refused"
             errors = [
@@ -643,7 +653,7 @@ class Store:
             self.quarantine(
                 raw,
                 body_mod.decode_raw(raw),
-                [{**error.as_dict(), "detail": str(exc)[:ERRORS_LIMIT]}],
+                [{**error.as_dict(), "detail": str(exc)[:DETAIL_LIMIT]}],
                 "unexpected_error",
                 result.http,
                 None,
