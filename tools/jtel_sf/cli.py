@@ -131,6 +131,13 @@ def main(argv: list[str] | None = None) -> Any:
     as_json = _wants_json(args)
     output.begin(as_json)
     try:
+        return _run(args, debug, as_json)
+    finally:
+        output.begin(False)  # no state leaks into a later invocation in the same process (tests)
+
+
+def _run(args: list[str], debug: bool, as_json: bool) -> Any:
+    try:
         result = cli.main(args=args, prog_name="jtel-sf", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -268,9 +268,10 @@ def _progress(message: str) -> None:
     print(f"jtel-sf: {message}", file=sys.stderr, flush=True)
 
 
-def _npm_install(npm: Path, target: Path) -> None:
-    for name in PIN_FILES:
-        shutil.copyfile(HERE / name, target / name)
+def npm_ci(npm: Path, target: Path, source: Path, pin_files: tuple[str, ...], *, what: str) -> None:
+    """``npm ci`` of the pins in ``source`` into ``target``; npm's messages go to stderr as progress."""
+    for name in pin_files:
+        shutil.copyfile(source / name, target / name)
     command = [
         str(npm),
         "ci",
@@ -294,10 +295,20 @@ def _npm_install(npm: Path, target: Path) -> None:
                 _progress(f"  npm: {line.rstrip()}")
     if proc.returncode != 0:
         raise EnvironmentProblem(
-            "could not install the Apex verification toolchain with npm (exit "
+            f"could not install {what} with npm (exit "
             f"{proc.returncode}): " + (" | ".join(lines[-6:]) or "no output"),
             hint="check that the npm registry is reachable (npm ping) and try again",
         )
+
+
+def _npm_install(npm: Path, target: Path) -> None:
+    npm_ci(npm, target, HERE, PIN_FILES, what="the Apex verification toolchain")
+
+
+# Shared with other first-use installs into the same cache (jtel_sf.diagrams).
+require_node = _require_node
+install_lock = _install_lock
+progress = _progress
 
 
 def ensure_toolchain() -> Toolchain:
