@@ -19,6 +19,7 @@ EXPECTED = {
     "docs/admin-setup.md": ["flowchart-v2"],  # deploy, user, permission sets, client app, jtel, doctor
     "docs/data-model.md": ["er"],  # call, rows, Task, quarantine
     "README.md": ["flowchart-v2"],  # the Apex flow through the classes
+    "docs/operations.md": ["flowchart-v2"],  # what to watch in production
 }
 
 
