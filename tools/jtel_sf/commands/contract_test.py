@@ -9,8 +9,9 @@ import click
 
 from ..contract import ContractCase
 from ..errors import CheckFailed
-from ..options import command_epilog, json_option, login_options
+from ..options import command_epilog, json_option, login_options, settings_option
 from ..output import emit
+from ..settings import Settings
 
 EXAMPLES = [
     ("jtel-sf contract-test --local", "the local endpoint (no org needed)"),
@@ -72,6 +73,7 @@ def _style(text: str, colour: str) -> str:
     "--keep", is_flag=True, help="Leave what each case created in place and print it, instead of deleting it."
 )
 @json_option
+@settings_option
 @login_options
 def contract_test(
     local: bool,
@@ -83,6 +85,7 @@ def contract_test(
     replay_dir: Path | None,
     keep: bool,
     seed: int | None,
+    settings: Settings,
     **auth: Any,
 ) -> None:
     """Run the contract cases end to end against the local endpoint, an org or a recording.
@@ -103,6 +106,7 @@ def contract_test(
         keep=keep,
         seed=seed,
         auth=auth,
+        settings=settings,
     )
     width = 44
     holder: dict[str, Any] = {}
