@@ -229,3 +229,21 @@ def test_keys_become_camel_case_and_data_keys_stay() -> None:
     assert camel_keys(
         {"test_failures": [{"class_name": "X", "JtelCall__c": 1, "jtelStatisticsPartAID": 2, "ok": True}]}
     ) == {"testFailures": [{"className": "X", "JtelCall__c": 1, "jtelStatisticsPartAID": 2, "ok": True}]}
+
+
+def test_warnings_go_to_stderr_and_into_the_envelope(capsys: pytest.CaptureFixture[str]) -> None:
+    from jtel_sf import output
+
+    output.begin(True)
+    try:
+        output.warn("Warning: the username-password flow is being retired")
+        output.emit({"ok_count": 1})
+        document = output.success_document()
+    finally:
+        output.begin(False)
+    assert document == {
+        "status": 0,
+        "result": {"okCount": 1},
+        "warnings": ["Warning: the username-password flow is being retired"],
+    }
+    assert "retired" in capsys.readouterr().err
