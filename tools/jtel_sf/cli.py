@@ -24,6 +24,11 @@ from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, JtelSfError
 # needs no import; it must equal the command's own short help (the first sentence of its
 # docstring; tests/test_cli.py keeps them equal). A bare "module:attribute" also works (its short
 # help is then read by importing the command), but the test asks for the short help.
+#
+# A new command, to pass tests/test_cli.py: a line here; @click.command(epilog=command_epilog(
+# EXAMPLES, EXIT_CODES)); its own options, then options.json_option, options.settings_option if it
+# reads settings, options.login_options last if it logs in; output.emit(result, text) for what it
+# prints; errors as JtelSfError subclasses (errors.py), never sys.exit.
 COMMANDS: dict[str, tuple[str, str] | str] = {
     "verify": (
         "jtel_sf.commands.verify:verify",
