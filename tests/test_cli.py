@@ -247,3 +247,25 @@ def test_warnings_go_to_stderr_and_into_the_envelope(capsys: pytest.CaptureFixtu
         "warnings": ["Warning: the username-password flow is being retired"],
     }
     assert "retired" in capsys.readouterr().err
+
+
+def test_a_login_input_can_be_a_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from jtel_sf import options
+    from jtel_sf.login import LoginInput
+
+    extra = LoginInput("browser_login", "SF_BROWSER_LOGIN", "Log in in the browser.", is_flag=True)
+    monkeypatch.setattr(options, "LOGIN_INPUTS", (*LOGIN_INPUTS, extra))
+
+    @click.command()
+    @options.login_options
+    def probe(**login: Any) -> None:
+        click.echo(repr(login["browser_login"]))
+
+    flag = next(p for p in probe.params if p.name == "browser_login")
+    assert isinstance(flag, click.Option) and flag.is_flag and "--browser-login" in flag.opts
+    from click.testing import CliRunner
+
+    assert CliRunner().invoke(probe, ["--browser-login"]).output.strip() == "True"
+    assert CliRunner().invoke(probe, []).output.strip() == "False"

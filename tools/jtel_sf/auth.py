@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -550,8 +551,7 @@ def connect(
     project settings' ``api_version``), else the built-in default of ``Settings``.
     """
     api_version = _normalise_version(options.api_version or default_api_version or _default_api_version())
-    if warn is None:
-        from .output import warn  # stderr, and the --json envelope's warnings
+    warn = warn or (lambda message: print(message, file=sys.stderr))
     login_http = requests.Session()
     secrets = options.secrets()
 

@@ -17,6 +17,7 @@ class LoginInput(NamedTuple):
     short: str | None = None  # a one-letter alias, e.g. -o
     default: str | None = None
     is_file: bool = False
+    is_flag: bool = False  # an on/off switch, e.g. an interactive login
 
 
 LOGIN_INPUTS: tuple[LoginInput, ...] = (

@@ -86,6 +86,9 @@ def login_options(func: F) -> F:
     """
     for item in reversed(LOGIN_INPUTS):
         flags = [f"--{item.name.replace('_', '-')}", *([item.short] if item.short else [])]
+        if item.is_flag:
+            func = click.option(*flags, item.name, is_flag=True, envvar=item.envvar, help=item.help)(func)
+            continue
         func = click.option(
             *flags,
             item.name,
