@@ -122,6 +122,8 @@ def _settings_values(settings: Settings) -> list[tuple[str, str, Any]]:
         ("AgentMatchField__c", "xsd:string", settings.agent_match_field),
         ("FallbackOwnerUsername__c", "xsd:string", settings.fallback_owner_username or None),
         ("RetryHttpStatus__c", "xsd:double", f"{float(settings.retry_http_status):.1f}"),
+        ("RowRetentionDays__c", "xsd:double", f"{float(settings.row_retention_days):.1f}"),
+        ("QuarantineRetentionDays__c", "xsd:double", f"{float(settings.quarantine_retention_days):.1f}"),
         ("SubjectTemplate__c", "xsd:string", settings.subject_template or None),
         ("TaskForUnansweredCalls__c", "xsd:boolean", str(settings.task_for_unanswered_calls).lower()),
         ("TimeZone__c", "xsd:string", settings.time_zone),
