@@ -30,7 +30,8 @@ def test_apex_settings_defaults_equal_the_python_defaults() -> None:
     assert _apex_string_constant(source, "DEFAULT_AGENT_MATCH_FIELD") == defaults.agent_match_field
     assert _apex_string_constant(source, "DEFAULT_SUBJECT_TEMPLATE") == defaults.subject_template
     assert _apex_integer_constant(source, "DEFAULT_ROW_RETENTION_DAYS") == defaults.row_retention_days
-    assert _apex_integer_constant(source, "DEFAULT_QUARANTINE_RETENTION_DAYS") == defaults.quarantine_retention_days
+    quarantine_days = defaults.quarantine_retention_days
+    assert _apex_integer_constant(source, "DEFAULT_QUARANTINE_RETENTION_DAYS") == quarantine_days
     assert _apex_integer_constant(source, "MIN_ROW_RETENTION_DAYS") == MIN_ROW_RETENTION_DAYS
     assert _apex_integer_constant(source, "MAX_RETENTION_DAYS") == MAX_RETENTION_DAYS
 
