@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_outcomes
+from .. import storage
 from ..settings import Settings
 from . import permissions
 from .filters import FILTERS, TEXT_KINDS
@@ -29,6 +30,7 @@ ROW_FIELDS_DIR = "force-app/main/default/objects/JtelCallRow__c/fields"
 CUSTOM_METADATA_DIR = "force-app/main/default/customMetadata"
 PERMISSION_SETS_DIR = "force-app/main/default/permissionsets"
 FIELDS_DOC = "docs/fields.md"
+STORAGE_DOC = "docs/storage.md"
 
 # Generated Apex classes, in the order they are written.
 APEX_CLASSES = ("JtelFieldDef", "JtelContractSpec", "JtelCallStatisticsResource", "JtelContractCasesTest")
@@ -131,6 +133,37 @@ def _settings_values(settings: Settings) -> list[tuple[str, str, Any]]:
     return sorted(values, key=lambda v: v[0])
 
 
+def _storage_context(settings: Settings) -> dict[str, Any]:
+    volumes = storage.volumes(settings)
+    rows = []
+    for edition in storage.EDITIONS:
+        for volume in volumes:
+            without = storage.months_until_full(
+                storage.Volume(volume.calls_per_day, volume.shape, 0), edition
+            )
+            within = storage.months_until_full(volume, edition)
+            share = volume.api_requests_per_day / edition.api_per_day(storage.USERS)
+            rows.append(
+                {
+                    "edition": edition,
+                    "volume": volume,
+                    "without": "-" if without is None else f"{without:.1f}",
+                    "with": "-" if within is None else f"{within:.1f}",
+                    "api_share": f"{share:.0%}",
+                }
+            )
+    return {
+        "settings": settings,
+        "record_kb": storage.RECORD_KB,
+        "shapes": storage.shapes(),
+        "volumes": volumes,
+        "volume_shape": volumes[0].shape,
+        "users": storage.USERS,
+        "allowance_rows": rows,
+        "calls_per_batch": storage.CALLS_PER_BATCH,
+    }
+
+
 def _field_xml(env: jinja2.Environment, spec: FieldSpec) -> str:
     sf_type = SF_TYPE_BY_KIND[spec.kind]
     length = TEXT_FIELD_LENGTH
@@ -191,4 +224,5 @@ def render_all(
         )
     )
     out.append(RenderedFile(FIELDS_DOC, env.get_template("docs/fields.md.j2").render(**context)))
+    out.append(RenderedFile(STORAGE_DOC, env.get_template("docs/storage.md.j2").render(**_storage_context(settings))))
     return out
