@@ -65,7 +65,9 @@ class CallShape:
 def _from_case(label: str, case_name: str) -> CallShape:
     case = next(c for c in load_cases() if c.name == case_name)
     effects = case.effects
-    return CallShape(label, int(effects["rows"]), effects.get("task") is not None, f"contract case `{case_name}`")
+    return CallShape(
+        label, int(effects["rows"]), effects.get("task") is not None, f"contract case `{case_name}`"
+    )
 
 
 def shapes() -> tuple[CallShape, ...]:
@@ -123,7 +125,11 @@ def months_until_full(volume: Volume, edition: Edition, licences: int = USERS) -
     and then they are part of ``kept``)."""
     capacity = edition.storage_gb(licences)
     kept = volume.kept_kb_per_day / GB_KB
-    rows = 0.0 if volume.row_retention_days == 0 else volume.calls_per_day * volume.shape.rows * RECORD_KB / GB_KB
+    rows = (
+        0.0
+        if volume.row_retention_days == 0
+        else volume.calls_per_day * volume.shape.rows * RECORD_KB / GB_KB
+    )
     retention = volume.row_retention_days
     days = capacity / (kept + rows)
     if retention and days > retention:  # not full before retention starts deleting

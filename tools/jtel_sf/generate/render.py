@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_outcomes
 from .. import storage
+from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_outcomes
 from ..settings import Settings
 from . import permissions
 from .filters import FILTERS, TEXT_KINDS
@@ -224,5 +224,7 @@ def render_all(
         )
     )
     out.append(RenderedFile(FIELDS_DOC, env.get_template("docs/fields.md.j2").render(**context)))
-    out.append(RenderedFile(STORAGE_DOC, env.get_template("docs/storage.md.j2").render(**_storage_context(settings))))
+    out.append(
+        RenderedFile(STORAGE_DOC, env.get_template("docs/storage.md.j2").render(**_storage_context(settings)))
+    )
     return out
