@@ -13,7 +13,7 @@ from jtel_sf.contract import load_cases
 from jtel_sf.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-JOB = ROOT / "force-app/main/default/classes/JtelRetentionJob.cls"
+JOB = ROOT / "force-app/main/default/classes/JtelRetentionSchedule.cls"
 
 
 def test_a_call_is_its_record_its_rows_and_a_task_when_linked() -> None:
@@ -52,7 +52,7 @@ def test_retention_only_helps_once_it_starts_deleting() -> None:
 def test_the_doc_names_the_configured_retention() -> None:
     text = (ROOT / "docs/storage.md").read_text(encoding="utf-8")
     assert f"row retention {Settings().row_retention_days} days" in text
-    assert "JtelRetentionJob.JOB_NAME, JtelRetentionJob.DAILY_AT_3" in text
+    assert "JtelRetentionSchedule.JOB_NAME, JtelRetentionSchedule.DAILY_AT_3" in text
 
 
 def test_the_apex_job_uses_the_batch_size_the_doc_states() -> None:

@@ -22,7 +22,7 @@ RECORD_KB = 2  # most records, custom objects and Tasks included
 GB_KB = 1024 * 1024
 CALLS_PER_DAY = (1_000, 10_000, 100_000)
 USERS = 100  # licences of the example org in the allowance columns
-CALLS_PER_BATCH = 200  # JtelRetentionJob.CALLS_PER_BATCH (a test checks the Apex says the same)
+CALLS_PER_BATCH = 200  # JtelRetentionSchedule.CALLS_PER_BATCH (a test checks the Apex says the same)
 
 
 @dataclass(frozen=True)
