@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from jtel_sf.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY = "[SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1]"
+QUERY = "[SELECT Id FROM User WHERE Username = :username WITH USER_MODE LIMIT 1]"
 
 
 def _verify(path: Path) -> tuple[int, dict]:
-    result = CliRunner().invoke(cli, ["verify", str(path), "--json"])
-    start = result.output.index("{")
-    return result.exit_code, json.loads(result.output[start:])
+    # Through the entry point: the --json envelope is printed by the error edge (cli.main).
+    proc = subprocess.run(
+        [sys.executable, "-m", "jtel_sf.cli", "verify", str(path), "--json"], capture_output=True, text=True
+    )
+    return proc.returncode, json.loads(proc.stdout)["result"]
 
 
 def test_shipped_force_app_has_zero_findings() -> None:
@@ -56,11 +57,13 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
     users = classes / "JtelUserSelector.cls"
     users.write_text(
         users.read_text(encoding="utf-8").replace(
-            f"    List<User> users = {QUERY};",
+            "    List<User> users = [\n",
             "    List<User> users = new List<User>();\n"
             "    for (Integer attempt = 0; attempt < 2; attempt++) {\n"
             f"      users = {QUERY};\n"
-            "    }",
+            "    }\n"
+            "    List<User> unused = [\n",
+            1,
         ),
         encoding="utf-8",
     )
