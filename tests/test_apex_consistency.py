@@ -69,7 +69,7 @@ def test_every_apex_class_has_apexdoc_and_a_sharing_keyword() -> None:
 # The classes allowed to run without sharing, and why (each class comment says it at length).
 WITHOUT_SHARING = {
     "JtelTaskAccess.cls": "the call's one Task is updated even when an agent owns it (issue 9 point 8)",
-    "JtelRetentionDml.cls": "retention deletes rows and quarantine records of the integration user (issue 13)",
+    "JtelRetentionDml.cls": "retention deletes rows and quarantine records of another user (issue 13)",
 }
 
 
