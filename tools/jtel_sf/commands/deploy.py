@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import CheckFailed, TimeoutExceeded
+from ..errors import CheckFailed, TimeoutExceeded, UsageError
 from ..options import json_option, org_auth_options
 
 
@@ -26,15 +26,28 @@ def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) 
     type=click.Choice(["NoTestRun", "RunSpecifiedTests", "RunLocalTests", "RunAllTestsInOrg"]),
     default="RunSpecifiedTests",
     show_default=True,
-    help="Which Apex tests the org runs. RunSpecifiedTests without --tests runs every @IsTest class in "
-    "the source (production deploys require tests).",
+    help="Which Apex tests the org runs. RunSpecifiedTests without --tests runs every @IsTest class with "
+    "test methods in the source (production deploys require tests).",
 )
 @click.option(
     "--tests",
     callback=_split_tests,
     metavar="CLASS,...",
-    help="Comma-separated test classes for RunSpecifiedTests (default: every @IsTest class in the source).",
+    help="Comma-separated test classes for RunSpecifiedTests (default: every test class in the source).",
 )
+@click.option(
+    "--job-id",
+    metavar="ID",
+    help="Re-attach to a deploy that is running or finished (the id printed when it started) and report "
+    "it; nothing new is deployed. With --quick: the validation to quick-deploy.",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="With --job-id VALIDATION_ID: deploy a validation (--check-only) that succeeded without running "
+    "the tests again (Metadata API deployRecentValidation; within 10 days of the validation).",
+)
+@click.option("--cancel", is_flag=True, help="With --job-id ID: ask the org to cancel that deploy.")
 @click.option(
     "--wait",
     "wait_minutes",
@@ -42,7 +55,8 @@ def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) 
     default=30.0,
     show_default=True,
     metavar="MIN",
-    help="Minutes to follow the deploy before giving up with exit code 3 (the deploy goes on in the org).",
+    help="Minutes to follow the deploy before giving up with exit code 3 (the deploy goes on in the org; "
+    "re-attach with --job-id).",
 )
 @click.option(
     "--poll-interval",
@@ -59,20 +73,21 @@ def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) 
     default=90.0,
     show_default=True,
     metavar="PCT",
-    help="Fail (exit 1) when a deployed non-test Apex class has less line coverage than this.",
+    help="The project's own coverage target per non-test class, reported apart from the org's rule "
+    "(RunSpecifiedTests: 75% per class, which decides the deploy). Below it: a note, not a failure.",
 )
 @click.option(
     "--assign-permset",
     metavar="USERNAME",
-    help="After a successful deploy, assign the integration permission set (settings: permission_set) "
-    "to this user; nothing happens if it is already assigned.",
+    help="Check before deploying that this user exists and is active; after a successful deploy assign "
+    "it every permission set the integration user needs (nothing happens for those already assigned).",
 )
 @click.option(
     "--source-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("force-app"),
-    show_default=True,
-    help="SFDX source folder to convert into the Metadata API zip.",
+    default=None,
+    help="SFDX source folder to convert into the Metadata API zip (default: force-app of the project "
+    "found at or above the current folder).",
 )
 @json_option
 @org_auth_options
@@ -80,22 +95,35 @@ def deploy(**kwargs: Any) -> None:
     """Deploy force-app to an org through the Metadata API and report like a compiler.
 
     Builds the deploy zip from the source format itself (package.xml lists exactly the components
-    found, decomposed objects are recomposed; no sf CLI needed), deploys, and shows progress on
-    stderr. At the end: component failures as file:line:col: problem, failed tests with message
-    and stack trace, and per-class code coverage.
+    found, decomposed objects are recomposed; no sf CLI needed), deploys, prints the deploy id at
+    once and shows progress on stderr. At the end: component failures as file:line:col: problem,
+    failed tests with message and stack trace, and per-class code coverage.
 
-    Exit codes: 0 success; 1 component, test or coverage failure; 2 usage or authentication
-    error; 3 still running after --wait minutes.
+    Exit codes: 0 success; 1 component, test or (org) coverage failure; 2 usage or authentication
+    error; 3 still running after --wait minutes; 5 the org cannot be reached; 130 interrupted.
     """
     from ..auth import AuthOptions, connect
-    from ..org.deploy import DeployOptions, LiveLine, render_report, run_deploy
+    from ..generate import find_project_dir
+    from ..org.deploy import DeployOptions, LiveLine, cancel, deploy, reattach_hint, render_report
     from ..org.package import build_package
+    from ..org.permsets import integration_permission_sets
     from ..settings import load_settings
 
-    settings = load_settings(Path.cwd())
+    source_dir = kwargs["source_dir"]
+    if source_dir is None:
+        project_dir = find_project_dir()
+        source_dir = project_dir / "force-app"
+    else:
+        project_dir = Path.cwd()
+    settings = load_settings(project_dir)
+    if kwargs["cancel"] and not kwargs["job_id"]:
+        raise UsageError("--cancel needs --job-id ID")
     auth = AuthOptions.from_click(kwargs)
-    api_version = auth.api_version or settings.api_version
-    package = build_package(kwargs["source_dir"], api_version.lstrip("vV"))
+    org = connect(auth, warn=lambda message: click.echo(message, err=True))
+    if kwargs["cancel"]:
+        click.echo(cancel(org, kwargs["job_id"]))
+        return
+    package = build_package(source_dir, settings.api_version.lstrip("vV"))
     options = DeployOptions(
         check_only=kwargs["check_only"],
         test_level=kwargs["test_level"],
@@ -104,30 +132,39 @@ def deploy(**kwargs: Any) -> None:
         poll_interval=kwargs["poll_interval"],
         coverage_threshold=kwargs["coverage_threshold"],
         assign_permset=kwargs["assign_permset"],
-        permission_set=settings.permission_set,
+        permission_sets=integration_permission_sets(settings),
+        job_id=kwargs["job_id"],
+        quick=kwargs["quick"],
     )
-    org = connect(
-        auth, warn=lambda message: click.echo(message, err=True), default_api_version=settings.api_version
-    )
-    click.echo(
-        f"Deploying {len(package.components)} components from {kwargs['source_dir']} to {org.instance_url} "
-        f"({options.test_level}{', check only' if options.check_only else ''})",
-        err=True,
-    )
-    outcome = run_deploy(org, package, options, LiveLine(sys.stderr))
-    if kwargs["as_json"]:
-        click.echo(json.dumps(outcome.to_json(), indent=2))
-    else:
-        for line in render_report(outcome):
-            click.echo(line)
-    if outcome.timed_out:
-        raise TimeoutExceeded(
-            f"deploy {outcome.status.id} was still {outcome.status.status} "
-            f"after {options.wait_minutes:g} min",
-            hint="It goes on in the org: see Setup > Deployment Status, or run again with a larger --wait.",
+    if not options.job_id:
+        click.echo(
+            f"Deploying {len(package.components)} components from {source_dir} to {org.instance_url} "
+            f"({options.test_level}{', check only' if options.check_only else ''}; API {org.api_version})",
+            err=True,
         )
-    if not outcome.status.succeeded:
-        raise CheckFailed(f"deploy {outcome.status.id} {outcome.status.status.lower()}")
-    if outcome.coverage_below:
-        names = ", ".join(c.name for c in outcome.coverage_below)
-        raise CheckFailed(f"code coverage below {options.coverage_threshold:g}% for {names}")
+
+    def started(deploy_id: str, what: str) -> None:
+        click.echo(
+            f"Deploy id {deploy_id} ({what}); re-attach any time: jtel-sf deploy --job-id {deploy_id}",
+            err=True,
+        )
+
+    report = deploy(options, org, package, progress=LiveLine(sys.stderr), on_started=started)
+    if kwargs["as_json"]:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in render_report(report):
+            click.echo(line)
+    if report.timed_out:
+        raise TimeoutExceeded(
+            f"deploy {report.status.id} was still {report.status.status} after {options.wait_minutes:g} min",
+            hint=reattach_hint(report.status.id),
+        )
+    if not report.status.succeeded:
+        raise CheckFailed(f"deploy {report.status.id} {report.status.status.lower()}")
+    if report.status.check_only and not options.job_id:
+        click.echo(
+            f"Quick-deploy this validation without running the tests again: "
+            f"jtel-sf deploy --quick --job-id {report.status.id}",
+            err=True,
+        )

@@ -171,10 +171,21 @@ class DeployPackage:
         return segments[0].source, None
 
     def test_classes(self) -> list[str]:
-        """Every ``@IsTest`` class in the package, sorted."""
+        """The classes RunSpecifiedTests names: ``@IsTest`` classes with test methods, sorted."""
         return sorted(
             name for name, path in self.apex_sources.items() if is_test_class(path.read_text("utf-8"))
         )
+
+    def coverage_classes(self) -> list[str]:
+        """The classes the org measures coverage of: every class *not* annotated ``@IsTest`` (test
+        classes and test helpers alike are never measured: Apex Developer Guide, "Understanding
+        Code Coverage") that has executable code, sorted."""
+        names = []
+        for name, path in self.apex_sources.items():
+            source = path.read_text("utf-8")
+            if not has_istest_annotation(source) and has_executable_code(source):
+                names.append(name)
+        return sorted(names)
 
 
 # Comments and string literals in one pass, so a quote inside a comment (or // inside a string)
@@ -189,6 +200,12 @@ _TEST_CLASS = re.compile(
 def strip_apex_comments(source: str) -> str:
     """The source with comments blanked and string literals emptied."""
     return _COMMENTS_AND_STRINGS.sub(lambda m: "''" if m.group(0).startswith("'") else " ", source)
+
+
+def has_istest_annotation(source: str) -> bool:
+    """True when the top-level class carries ``@IsTest``, with or without test methods."""
+    head = strip_apex_comments(source).partition("{")[0]
+    return bool(_TEST_CLASS.search(head))
 
 
 def is_test_class(source: str) -> bool:
