@@ -263,6 +263,15 @@ class FakeOrg:
         self.down = False  # True: every request is answered by closing the connection
         self._ids = 0
         self.org_id = "00D5g000000FAKEAAA"
+        for name in ("User", "PermissionSet", "PermissionSetAssignment", "Organization"):
+            self.tables[name] = []
+        for name in (
+            "ApexClass",
+            "ApexCodeCoverageAggregate",
+            "EntityDefinition",
+            "ExternalClientApplication",
+        ):
+            self.tooling[name] = []
         self.admin = self.add_user("admin@acme.example", profile="System Administrator", license="Salesforce")
         self.admin_token = self.issue_token("admin@acme.example")
         self.insert("Organization", {"Id": self.org_id, "Name": "Acme", "IsSandbox": False})
@@ -334,6 +343,51 @@ class FakeOrg:
     ) -> None:
         """An External Client App: client credentials needs ``run_as`` (the policy's run-as user)."""
         self.clients[client_id] = {"secret": secret, "run_as": run_as, "redirect": redirect_uri}
+
+    def seed_jtel(self, integration_user: str, client_id: str, client_secret: str) -> dict[str, Any]:
+        """An org where jtel was deployed and set up as docs/admin-setup.md says."""
+        user = self._user(integration_user) or self.add_user(integration_user)
+        for name in (
+            "JtelCallStatisticsResource",
+            "JtelCallStatisticsService",
+            "JtelQuarantineReprocessAction",
+        ):
+            self.insert(
+                "ApexClass",
+                {"Name": name, "Status": "Active", "IsValid": True, "ApiVersion": 61.0},
+                tooling=True,
+            )
+        for name in (
+            "JtelCallStatisticsIntegration",
+            "JtelCallStatisticsRecordAccess",
+            "JtelCallStatisticsAdmin",
+        ):
+            pset = self.insert("PermissionSet", {"Name": name, "Label": name})
+            if name != "JtelCallStatisticsAdmin":
+                self.insert(
+                    "PermissionSetAssignment", {"AssigneeId": user["Id"], "PermissionSetId": pset["Id"]}
+                )
+        self.insert(
+            "JtelSettings__mdt",
+            {
+                "DeveloperName": "Default",
+                "TimeZone__c": "Europe/Berlin",
+                "AgentMatchField__c": "CommunityNickname",
+                "RetryHttpStatus__c": 503.0,
+            },
+        )
+        for name in ("JtelCall__c", "JtelCallRow__c", "JtelQuarantine__c"):
+            self.tables.setdefault(name, [])
+        self.insert("ExternalClientApplication", {"DeveloperName": "jtel_ACD"}, tooling=True)
+        self.insert(
+            "EntityDefinition",
+            {"QualifiedApiName": "Task", "InternalSharingModel": self.activity_access},
+            tooling=True,
+        )
+        self.add_client(client_id, client_secret, run_as=integration_user)
+        agent = self.add_user("agent@acme.example", profile="Standard User", license="Salesforce")
+        agent["CommunityNickname"] = "agent7"
+        return user
 
     def deploy_script(self, script: DeployScript) -> None:
         self.next_script = script
@@ -544,6 +598,9 @@ class FakeOrg:
         match = _SELECT.match(soql)
         if not match:
             return 400, [{"errorCode": "MALFORMED_QUERY", "message": f"unexpected query: {soql}"}], js
+        if match.group("object") not in (self.tooling if tooling else self.tables):
+            problem = f"sObject type '{match.group('object')}' is not supported."
+            return 400, [{"errorCode": "INVALID_TYPE", "message": problem}], js
         try:
             found = [
                 r
@@ -572,7 +629,7 @@ class FakeOrg:
     def _sobject(self, method: str, sobject: str, record_id: str | None, body: bytes) -> tuple[int, Any, str]:
         js = "application/json"
         if record_id == "describe" and method == "GET":
-            if sobject not in self.tables and sobject not in ("JtelSettings__mdt",):
+            if sobject not in self.tables:
                 return (
                     404,
                     [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],

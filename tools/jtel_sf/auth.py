@@ -32,11 +32,19 @@ from urllib.parse import urlparse
 
 import requests
 
-from .errors import AuthError, JtelSfError, UsageError
+from .errors import AuthError, JtelSfError, OrgUnreachable, UsageError
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 HTTP_TIMEOUT = 60  # seconds for one HTTP exchange with the org
+# API versions (see resolve_api_version): the tool's own calls use the org's newest version up to
+# API_NEWEST_SUPPORTED; below API_FLOOR the tool refuses (External Client App metadata needs 59.0,
+# force-app is written and checked against 61.0). SOAP accepts JWT-based access tokens only from
+# API_JWT_SOAP_MIN (Salesforce Help "JWT-Based Access Tokens": REST only at first; SOAP API from
+# 68.0 as jsforce PR #1817 and source-deploy-retrieve PR #1835 record).
+API_FLOOR = "61.0"
+API_NEWEST_SUPPORTED = "68.0"
+API_JWT_SOAP_MIN = "68.0"
 _AUTH_OPTION_NAMES = (
     "instance_url",
     "access_token",
@@ -105,6 +113,58 @@ class AuthOptions:
         return sorted(set(found), key=len, reverse=True)
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, what caused it, and (for urllib3) the ``reason`` it carries, in order."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+
+
+def network_cause(exc: BaseException) -> str:
+    """The real cause of a request that got no HTTP answer, in a few words."""
+    import ssl
+
+    for item in _chain(exc):
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({item.verify_message or item.reason})"
+        if isinstance(item, ssl.SSLError):
+            return f"TLS handshake failed ({item.reason or item})"
+    names = [type(item).__name__ for item in _chain(exc)]
+    texts = " ".join(str(item) for item in _chain(exc))
+    if "SSLError" in names:
+        return "TLS failed (" + (texts.split("SSLError")[-1].strip(" (:'\")")[:120] or "handshake") + ")"
+    if "NameResolutionError" in names or "gaierror" in names or "Name or service not known" in texts:
+        return "host name not found (DNS)"
+    if "ProxyError" in names:
+        return "the proxy refused or failed the connection"
+    if "ConnectionRefusedError" in names or "Connection refused" in texts:
+        return "connection refused"
+    if any(n in names for n in ("ConnectTimeout", "ConnectTimeoutError")):
+        return "no connection within the time limit"
+    if any(n in names for n in ("ReadTimeout", "ReadTimeoutError", "TimeoutError", "Timeout")):
+        return f"no answer within {HTTP_TIMEOUT} s"
+    if any(n in names for n in ("RemoteDisconnected", "ConnectionResetError", "ProtocolError")):
+        return "the connection was closed without an answer"
+    return type(exc).__name__
+
+
+def unreachable(url: str, exc: BaseException, secrets: list[str] | None = None) -> OrgUnreachable:
+    """One short line: ``cannot reach HOST: CAUSE`` (same exit code, 5, in every command)."""
+    host = urlparse(url).netloc or url
+    return OrgUnreachable(
+        _redact(f"cannot reach {host}: {network_cause(exc)}", secrets or []),
+        hint="Check the URL, the network and any proxy (HTTPS_PROXY); behind a TLS-inspecting proxy "
+        "point REQUESTS_CA_BUNDLE at its CA certificate.",
+    )
+
+
 def _redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -163,10 +223,7 @@ def _token_request(
     try:
         response = http.post(url, data=data, headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT)
     except requests.RequestException as exc:
-        raise AuthError(
-            f"{flow}: cannot reach {url} ({type(exc).__name__})",
-            hint="Check --instance-url / --login-domain and the network.",
-        ) from None
+        raise unreachable(url, exc, secrets) from None
     try:
         body = response.json()
     except ValueError:
@@ -279,9 +336,7 @@ def _password_flow(options: AuthOptions, http: requests.Session, api_version: st
             hint="Check username, password and security token; new orgs block this flow entirely.",
         ) from None
     except requests.RequestException as exc:
-        raise AuthError(
-            f"username-password: cannot reach {domain}.salesforce.com ({type(exc).__name__})"
-        ) from None
+        raise unreachable(f"https://{domain}.salesforce.com", exc, secrets) from None
     return str(session_id), f"https://{instance}"
 
 
@@ -376,6 +431,11 @@ class OrgSession:
         self.session.headers["Authorization"] = f"Bearer {access_token}"
         self.session.headers.setdefault("Accept", "application/json")
 
+    @property
+    def jwt_token(self) -> bool:
+        """True for a JWT-based access token (three base64url parts, a JSON header with ``alg``)."""
+        return is_jwt(self._token)
+
     def __repr__(self) -> str:
         return (
             f"OrgSession(instance_url={self.instance_url!r}, api_version={self.api_version!r}, "
@@ -428,10 +488,7 @@ class OrgSession:
                 self.refresh()
                 response = self.session.request(method, self.url(path), **kw)
         except requests.RequestException as exc:
-            raise OrgRequestError(
-                self.redact(f"cannot reach {urlparse(url).netloc} ({type(exc).__name__})"),
-                hint="Check --instance-url and the network.",
-            ) from None
+            raise unreachable(url, exc, self._secrets) from None
         if response.status_code == 401:
             raise AuthError(
                 f"the org rejected the session ({self.method}): {self._error_text(response)}",
@@ -485,6 +542,14 @@ class OrgSession:
         import xml.etree.ElementTree as ET
         from xml.sax.saxutils import escape
 
+        if self.jwt_token and float(self.api_version) < float(API_JWT_SOAP_MIN):
+            raise AuthError(
+                f"{action}: this org issues JWT-based access tokens, which the SOAP Metadata API accepts "
+                f"only from API {API_JWT_SOAP_MIN} (this session uses {self.api_version})",
+                hint=f"Pass --api-version {API_JWT_SOAP_MIN} (or leave --api-version out: the org's newest "
+                "is used), or switch off 'Issue JSON Web Token (JWT)-based access tokens' in the app's OAuth "
+                "settings.",
+            )
         for attempt in (1, 2):
             envelope = (
                 '<?xml version="1.0" encoding="UTF-8"?>'
@@ -503,9 +568,7 @@ class OrgSession:
                     timeout=HTTP_TIMEOUT,
                 )
             except requests.RequestException as exc:
-                raise OrgRequestError(
-                    f"{action}: cannot reach {urlparse(url).netloc} ({type(exc).__name__})"
-                ) from None
+                raise unreachable(url, exc, self._secrets) from None
             try:
                 root = ET.fromstring(response.content)
             except ET.ParseError:
@@ -548,6 +611,36 @@ class OrgSession:
         )
 
 
+def is_jwt(token: str) -> bool:
+    import base64
+
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return False
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and "alg" in header
+
+
+def resolve_api_version(org: OrgSession) -> str:
+    """The org's newest API version that this tool supports (``GET /services/data/``, REST API
+    Developer Guide "Versions"), never below ``API_FLOOR``."""
+    versions = org.rest_json("GET", "/services/data/")
+    offered = sorted(
+        (str(v.get("version")) for v in versions or [] if isinstance(v, dict) and v.get("version")), key=float
+    )
+    usable = [v for v in offered if float(API_FLOOR) <= float(v) <= float(API_NEWEST_SUPPORTED)]
+    if not usable:
+        newest = offered[-1] if offered else "none"
+        raise UsageError(
+            f"{org.instance_url} offers API versions up to {newest}; jtel-sf needs {API_FLOOR} or later",
+            hint="Pass --api-version to force one (at your own risk).",
+        )
+    return usable[-1]
+
+
 def connect(
     options: AuthOptions,
     *,
@@ -555,12 +648,30 @@ def connect(
     sf_runner: SfRunner | None = None,
     http: requests.Session | None = None,
     default_api_version: str | None = None,
+    negotiate_version: bool = False,
 ) -> OrgSession:
     """Log in with the first complete set of credentials in ``options`` (see the module doc).
 
-    The API version is ``--api-version``, else ``default_api_version`` (the command passes the
-    project settings' ``api_version``), else the built-in default of ``Settings``.
+    The API version is ``--api-version``; else, with ``negotiate_version``, the org's newest
+    version the tool supports (``resolve_api_version``); else ``default_api_version``, else the
+    built-in default of ``Settings``.
     """
+    org = _connect(
+        options, warn=warn, sf_runner=sf_runner, http=http, default_api_version=default_api_version
+    )
+    if negotiate_version and not options.api_version:
+        org.api_version = resolve_api_version(org)
+    return org
+
+
+def _connect(
+    options: AuthOptions,
+    *,
+    warn: Callable[[str], None] | None,
+    sf_runner: SfRunner | None,
+    http: requests.Session | None,
+    default_api_version: str | None,
+) -> OrgSession:
     api_version = _normalise_version(options.api_version or default_api_version or _default_api_version())
     warn = warn or (lambda message: print(message, file=sys.stderr))
     login_http = requests.Session()

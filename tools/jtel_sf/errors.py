@@ -8,6 +8,7 @@ EXIT_FAILURE = 1  # the work ran and found problems: verify findings, deploy or 
 EXIT_USAGE = 2  # bad options, bad settings, bad or missing credentials
 EXIT_TIMEOUT = 3  # waited for the org (or a server) longer than allowed
 EXIT_ENVIRONMENT = 4  # a tool this command needs is missing and could not be installed
+EXIT_UNREACHABLE = 5  # the org (or a server) could not be reached: network, DNS, TLS, proxy
 EXIT_INTERRUPTED = 130
 
 
@@ -35,6 +36,12 @@ class AuthError(JtelSfError):
 
 class TimeoutExceeded(JtelSfError):
     exit_code = EXIT_TIMEOUT
+
+
+class OrgUnreachable(JtelSfError):
+    """No answer at all from a host (DNS, refused, TLS, timeout, proxy): one line with host and cause."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class EnvironmentProblem(JtelSfError):

@@ -119,7 +119,7 @@ def deploy(**kwargs: Any) -> None:
     if kwargs["cancel"] and not kwargs["job_id"]:
         raise UsageError("--cancel needs --job-id ID")
     auth = AuthOptions.from_click(kwargs)
-    org = connect(auth, warn=lambda message: click.echo(message, err=True))
+    org = connect(auth, warn=lambda message: click.echo(message, err=True), negotiate_version=True)
     if kwargs["cancel"]:
         click.echo(cancel(org, kwargs["job_id"]))
         return
