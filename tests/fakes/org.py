@@ -147,7 +147,7 @@ class Deploy:
 
 _SELECT = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
-    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+[\w.]+(?:\s+(?:ASC|DESC))?)?"
+    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>[\w.]+)(?:\s+(?P<direction>ASC|DESC))?)?"
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
     re.I | re.S,
 )
@@ -609,6 +609,12 @@ class FakeOrg:
             ]
         except SoqlError as exc:
             return 400, [{"errorCode": "MALFORMED_QUERY", "message": str(exc)}], js
+        if match.group("order"):
+            order = match.group("order")
+            found.sort(
+                key=lambda r: (_get(r, order) is None, str(_get(r, order) or "")),
+                reverse=(match.group("direction") or "").upper() == "DESC",
+            )
         if match.group("limit"):
             found = found[: int(match.group("limit"))]
         fields = [f.strip() for f in match.group("fields").split(",")]
@@ -840,7 +846,8 @@ class FakeOrg:
             return self._envelope(
                 action,
                 "".join(
-                    f"<result><fullName>{escape(r['DeveloperName'])}</fullName><type>ExternalClientApplication</type></result>"
+                    f"<result><fullName>{escape(r['DeveloperName'])}</fullName>"
+                    "<type>ExternalClientApplication</type></result>"
                     for r in self.rows("ExternalClientApplication", tooling=True)
                 ),
             )
@@ -1004,11 +1011,13 @@ class FakeOrg:
                     run.append(
                         f"<codeCoverage><id>01p000000000001AAA</id><name>{name}</name>"
                         f'<namespace xsi:nil="true"/><numLocations>{total}</numLocations>'
-                        f"<numLocationsNotCovered>{missed}</numLocationsNotCovered><type>Class</type></codeCoverage>"
+                        f"<numLocationsNotCovered>{missed}</numLocationsNotCovered>"
+                        "<type>Class</type></codeCoverage>"
                     )
                 for name, message in outcome["warnings"]:
                     run.append(
-                        f"<codeCoverageWarnings><id>01p000000000001AAA</id><message>{escape(message)}</message>"
+                        "<codeCoverageWarnings><id>01p000000000001AAA</id>"
+                        f"<message>{escape(message)}</message>"
                         + (f"<name>{name}</name>" if name else '<name xsi:nil="true"/>')
                         + '<namespace xsi:nil="true"/></codeCoverageWarnings>'
                     )
