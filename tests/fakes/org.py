@@ -261,6 +261,7 @@ class FakeOrg:
         self.activity_access = "ControlledByParent"
         self.action_calls: list[dict[str, Any]] = []
         self.down = False  # True: every request is answered by closing the connection
+        self.down_after: int | None = None  # go down once this many requests were answered
         self._ids = 0
         self.org_id = "00D5g000000FAKEAAA"
         for name in ("User", "PermissionSet", "PermissionSetAssignment", "Organization"):
@@ -422,6 +423,8 @@ class FakeOrg:
 
             def _dispatch(self, method: str) -> None:
                 body = self._body()
+                if org.down_after is not None and len(org.requests) >= org.down_after:
+                    org.down = True
                 if org.down:
                     self.close_connection = True
                     self.connection.shutdown(2)
