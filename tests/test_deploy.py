@@ -435,3 +435,38 @@ def test_outcome_json_is_serialisable() -> None:
     )
     document: dict[str, Any] = json.loads(json.dumps(outcome.to_json()))
     assert document["result"] == "ok"
+
+
+def test_the_tool_uses_the_orgs_newest_api_version_it_supports(
+    widget: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOrg(max_version="66.0") as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        soap_paths = {path for method, path in org.requests if path.startswith("/services/Soap/")}
+    assert code == 0, err
+    assert soap_paths == {"/services/Soap/m/66.0"}
+    assert "API 66.0" in err
+    # the package itself keeps force-app's sourceApiVersion
+    deploy = next(iter(org.deploys.values()))
+    assert deploy.members  # deployed
+
+
+def test_an_org_below_the_floor_is_refused(widget: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOrg(max_version="60.0") as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert org.deploy_requests == 0
+    assert code == 2
+    assert "offers API versions up to 60.0; jtel-sf needs 61.0 or later" in err
+
+
+def test_jwt_based_access_tokens_need_api_68_for_soap(widget: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOrg(max_version="67.0", jwt_tokens=True) as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert org.deploy_requests == 0
+    assert code == 2
+    assert "JWT-based access tokens, which the SOAP Metadata API accepts only from API 68.0" in err
+    with FakeOrg(max_version="68.0", jwt_tokens=True) as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert code == 0, err
+        code, _out, err = run(["deploy", *auth(org), *FAST, "--api-version", "61.0"], org, capsys)
+        assert code == 2 and "--api-version 68.0" in err
