@@ -459,7 +459,9 @@ def test_an_org_below_the_floor_is_refused(widget: Path, capsys: pytest.CaptureF
     assert "offers API versions up to 60.0; jtel-sf needs 61.0 or later" in err
 
 
-def test_jwt_based_access_tokens_need_api_68_for_soap(widget: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jwt_based_access_tokens_need_api_68_for_soap(
+    widget: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with FakeOrg(max_version="67.0", jwt_tokens=True) as org:
         code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
         assert org.deploy_requests == 0

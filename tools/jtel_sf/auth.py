@@ -12,6 +12,15 @@ Ways in, tried in this order (the first one whose inputs are complete wins):
    retiring it. With a client id + secret it is the OAuth password grant; without, the SOAP
    login simple-salesforce implements (removed from API 65.0).
 
+Interactive, without the sf CLI: ``--browser-login`` with ``--client-id`` + ``--instance-url``
+runs the OAuth 2.0 web server flow with PKCE (RFC 7636; Salesforce Help "OAuth 2.0 Web Server
+Flow for Web App Integration") through an External Client App whose callback URL is
+``http://localhost:1717/OauthRedirect`` (port: ``JTEL_SF_LOGIN_PORT``): the browser opens the
+org's login page, the org redirects to that local address with a code, and the code plus the
+PKCE verifier buy the token. The access token stays in memory; the refresh token is kept in the
+operating system's keyring when the optional ``keyring`` package is installed (and reused by the
+next command), otherwise nowhere. Nothing is ever written to a plain file.
+
 Secrets (access token, client secret, password, security token, the private key) never appear in
 ``repr``/``str`` of these objects, in log records or in exception messages; every message that
 could echo a server answer passes through ``_redact`` first.
@@ -57,6 +66,7 @@ _AUTH_OPTION_NAMES = (
     "security_token",
     "login_domain",
     "api_version",
+    "browser_login",
 )
 PASSWORD_FLOW_WARNING = (
     "Warning: the username-password flow is being retired by Salesforce (blocked in new orgs, "
@@ -88,6 +98,7 @@ class AuthOptions:
     security_token: str | None = field(default=None, repr=False)
     login_domain: str = "login"
     api_version: str | None = None
+    browser_login: bool = False
 
     @classmethod
     def from_click(cls, kwargs: Mapping[str, Any]) -> AuthOptions:
@@ -101,7 +112,7 @@ class AuthOptions:
             value = kwargs.get(name)
             if isinstance(value, str):
                 value = value.strip() or None
-            if value is not None:
+            if value is not None and value is not False:
                 values[name] = value
         return cls(**values)
 
@@ -216,10 +227,12 @@ _OAUTH_HINTS: dict[str, str] = {
 }
 
 
-def _token_request(
+def _token_exchange(
     url: str, data: dict[str, str], flow: str, secrets: list[str], http: requests.Session
-) -> tuple[str, str]:
-    """POST to the OAuth token endpoint and turn any refusal into an AuthError without secrets."""
+) -> tuple[str, str, str | None]:
+    """POST to the OAuth token endpoint and turn any refusal into an AuthError without secrets.
+
+    Returns (access token, instance URL, refresh token or None)."""
     try:
         response = http.post(url, data=data, headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT)
     except requests.RequestException as exc:
@@ -242,7 +255,15 @@ def _token_request(
         )
     token = str(body["access_token"])
     instance = str(body.get("instance_url") or "") or url[: -len(TOKEN_PATH)]
-    return token, _check_url(instance, "instance_url in the token answer")
+    refresh = str(body["refresh_token"]) if body.get("refresh_token") else None
+    return token, _check_url(instance, "instance_url in the token answer"), refresh
+
+
+def _token_request(
+    url: str, data: dict[str, str], flow: str, secrets: list[str], http: requests.Session
+) -> tuple[str, str]:
+    token, instance, _refresh = _token_exchange(url, data, flow, secrets, http)
+    return token, instance
 
 
 def _login_base(options: AuthOptions) -> str:
@@ -338,6 +359,179 @@ def _password_flow(options: AuthOptions, http: requests.Session, api_version: st
     except requests.RequestException as exc:
         raise unreachable(f"https://{domain}.salesforce.com", exc, secrets) from None
     return str(session_id), f"https://{instance}"
+
+
+# --------------------------------------------------------------------------------------------
+# Interactive login: OAuth 2.0 web server flow with PKCE on localhost
+# --------------------------------------------------------------------------------------------
+
+KEYRING_SERVICE = "jtel-sf"
+LOGIN_TIMEOUT = 300  # seconds to wait for the browser to come back
+DEFAULT_LOGIN_PORT = 1717
+Browser = Callable[[str], Any]
+
+
+def login_redirect_uri() -> str:
+    import os
+
+    port = int(os.environ.get("JTEL_SF_LOGIN_PORT") or DEFAULT_LOGIN_PORT)
+    return f"http://localhost:{port}/OauthRedirect"
+
+
+def _keyring() -> Any | None:
+    try:
+        import keyring  # optional dependency: pip install 'jtel-sf[keyring]'
+    except ImportError:
+        return None
+    return keyring
+
+
+def _keyring_name(instance: str, client_id: str) -> str:
+    return f"{instance}|{client_id}"
+
+
+def _wait_for_code(redirect_uri: str, state: str, open_browser: Callable[[], Any]) -> str:
+    """Serve the redirect URI on 127.0.0.1 until the org sends the browser back with a code."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs
+
+    parsed = urlparse(redirect_uri)
+    received: dict[str, str] = {}
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            if urlparse(self.path).path != parsed.path:
+                self.send_response(404)
+                self.end_headers()
+                return
+            for key in ("code", "state", "error", "error_description"):
+                if key in query:
+                    received[key] = query[key][0]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"jtel-sf: login received, you can close this window.")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    try:
+        server = HTTPServer(("127.0.0.1", parsed.port or 80), Callback)
+    except OSError as exc:
+        raise AuthError(
+            f"browser login: cannot listen on {redirect_uri} ({exc.strerror})",
+            hint="Free the port or set JTEL_SF_LOGIN_PORT (and the app's callback URL) to another one.",
+        ) from None
+    server.timeout = 1.0
+    deadline = time.monotonic() + LOGIN_TIMEOUT
+    try:
+        open_browser()
+        while not received and time.monotonic() < deadline:
+            server.handle_request()
+    finally:
+        server.server_close()
+    if not received:
+        raise AuthError(f"browser login: no answer from the browser within {LOGIN_TIMEOUT} s")
+    if received.get("error"):
+        raise AuthError(
+            f"browser login: the org refused: {received['error']} ({received.get('error_description', '')})",
+            hint=_OAUTH_HINTS.get(received["error"]),
+        )
+    if received.get("state") != state:
+        raise AuthError("browser login: the answer's state does not match (a stale or foreign redirect)")
+    return received.get("code", "")
+
+
+def _browser_login(
+    options: AuthOptions, http: requests.Session, browser: Browser | None = None
+) -> tuple[str, str, str | None]:
+    """(access token, instance URL, refresh token) from the web server flow with PKCE."""
+    import base64
+    import hashlib
+    import secrets as secrets_mod
+    import webbrowser
+    from urllib.parse import urlencode
+
+    base = _login_base(options)
+    verifier = secrets_mod.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    state = secrets_mod.token_urlsafe(16)
+    redirect_uri = login_redirect_uri()
+    url = f"{base}/services/oauth2/authorize?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": options.client_id or "",
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "api refresh_token",
+            "state": state,
+        }
+    )
+    opener = browser or webbrowser.open
+
+    def open_browser() -> None:
+        print(
+            f"Log in to the org in your browser (opening {base}/services/oauth2/authorize ...)",
+            file=sys.stderr,
+        )
+        print(f"If no browser opens, visit: {url}", file=sys.stderr)
+        opener(url)
+
+    code = _wait_for_code(redirect_uri, state, open_browser)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": options.client_id or "",
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return _token_exchange(base + TOKEN_PATH, data, "browser login", [verifier, code], http)
+
+
+def _refresh_grant(options: AuthOptions, refresh_token: str, http: requests.Session) -> tuple[str, str]:
+    url = _login_base(options) + TOKEN_PATH
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": options.client_id or "",
+    }
+    return _token_request(url, data, "browser login (refresh)", [refresh_token], http)
+
+
+def browser_session_tokens(
+    options: AuthOptions, http: requests.Session, browser: Browser | None = None
+) -> tuple[str, str, Callable[[], tuple[str, str]]]:
+    """Log in through the browser, or silently with a refresh token kept in the OS keyring."""
+    if not options.client_id or not options.instance_url:
+        raise AuthError(
+            "--browser-login needs --client-id (the External Client App's consumer key) and --instance-url",
+            hint="See docs/admin-setup.md section 7b for the app's settings (callback URL, PKCE).",
+        )
+    instance = _check_url(options.instance_url, "--instance-url")
+    ring = _keyring()
+    name = _keyring_name(instance, options.client_id)
+    stored = ring.get_password(KEYRING_SERVICE, name) if ring else None
+    refresh = stored
+    if stored:
+        try:
+            token, instance_url = _refresh_grant(options, stored, http)
+        except AuthError:
+            ring.delete_password(KEYRING_SERVICE, name)  # type: ignore[union-attr]
+            stored = None
+    if not stored:
+        token, instance_url, refresh = _browser_login(options, http, browser)
+        if refresh and ring:
+            ring.set_password(KEYRING_SERVICE, name, refresh)
+
+    def renew() -> tuple[str, str]:
+        if refresh:
+            return _refresh_grant(options, refresh, http)
+        token_, instance_, _ = _browser_login(options, http, browser)
+        return token_, instance_
+
+    return token, instance_url, renew
 
 
 SfRunner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
@@ -649,6 +843,7 @@ def connect(
     http: requests.Session | None = None,
     default_api_version: str | None = None,
     negotiate_version: bool = False,
+    browser: Browser | None = None,
 ) -> OrgSession:
     """Log in with the first complete set of credentials in ``options`` (see the module doc).
 
@@ -671,6 +866,7 @@ def _connect(
     sf_runner: SfRunner | None,
     http: requests.Session | None,
     default_api_version: str | None,
+    browser: Browser | None = None,
 ) -> OrgSession:
     api_version = _normalise_version(options.api_version or default_api_version or _default_api_version())
     warn = warn or (lambda message: print(message, file=sys.stderr))
@@ -705,6 +901,10 @@ def _connect(
             return _sf_cli(options, sf_runner)
 
         return session(*via_cli(), "sf-cli", via_cli)
+
+    if options.browser_login:
+        token, instance, renew = browser_session_tokens(options, login_http, browser)
+        return session(token, instance, "browser-login", renew)
 
     if options.client_id and options.client_secret and not options.password:
 

@@ -85,7 +85,17 @@ def org_auth_options(func: F) -> F:
             help="'login' (production), 'test' (sandbox, scratch) or a My Domain prefix such as 'acme.my'.",
         ),
         click.option(
-            "--api-version", show_envvar=True, envvar="SF_API_VERSION", help="API version to use, e.g. 61.0."
+            "--api-version",
+            show_envvar=True,
+            envvar="SF_API_VERSION",
+            help="API version to use, e.g. 66.0 (default: the org's newest that jtel-sf supports).",
+        ),
+        click.option(
+            "--browser-login",
+            is_flag=True,
+            help="Log in interactively in the browser (OAuth web server flow with PKCE on localhost) with "
+            "--client-id and --instance-url; no sf CLI needed. The token stays in memory (the refresh "
+            "token in the OS keyring if the keyring package is installed).",
         ),
     ]
     for decorator in reversed(decorators):
