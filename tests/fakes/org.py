@@ -134,6 +134,7 @@ class Deploy:
     classes: dict[str, str]  # name -> source
     members: dict[str, list[str]]
     script: DeployScript
+    files: dict[str, bytes] = field(default_factory=dict)
     polls: int = 0
     status: str = "Queued"
     canceled: bool = False
@@ -245,6 +246,7 @@ class FakeOrg:
         self.lock = threading.RLock()
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.tooling: dict[str, list[dict[str, Any]]] = {}
+        self.fields: dict[str, set[str]] = {}  # object -> fields declared by deployed metadata
         self.deploys: dict[str, Deploy] = {}
         self.deploy_requests = 0
         self.next_script = DeployScript()
@@ -626,12 +628,19 @@ class FakeOrg:
         records = []
         for record in found:
             out: dict[str, Any] = {"attributes": record["attributes"]}
+            known = self.fields.get(match.group("object"), set())
             for name in fields:
                 head = name.split(".")[0]
                 key = next((k for k in record if k.lower() == head.lower()), None)
                 if key is None:
-                    return 400, [{"errorCode": "INVALID_FIELD", "message": f"No such column '{name}'"}], js
-                out[key] = record[key]
+                    key = next((k for k in known if k.lower() == head.lower()), None)
+                    if key is None:
+                        return (
+                            400,
+                            [{"errorCode": "INVALID_FIELD", "message": f"No such column '{name}'"}],
+                            js,
+                        )
+                out[key] = record.get(key)
             records.append(out)
         return 200, {"totalSize": len(records), "done": True, "records": records}, js
 
@@ -832,6 +841,7 @@ class FakeOrg:
                 run_tests=[],
                 classes=validation.classes,
                 members=validation.members,
+                files=validation.files,
                 script=DeployScript(polls_in_progress=1),
                 quick_of=validation.id,
             )
@@ -894,6 +904,7 @@ class FakeOrg:
             classes=classes,
             members=members,
             script=self.next_script,
+            files=files,
         )
         self.next_script = DeployScript()
         self.deploys[deploy.id] = deploy
@@ -970,11 +981,33 @@ class FakeOrg:
                 self.insert("PermissionSet", {"Name": name, "Label": name})
         for name in deploy.members.get("CustomObject", []):
             self.tables.setdefault(name, [])
+            source = deploy.files.get(f"objects/{name}.object")
+            if source:  # the object's fields, as the Metadata API file declares them
+                declared = {
+                    f.findtext(f"{{{MD_NS}}}fullName") or ""
+                    for f in ET.fromstring(source).iter(f"{{{MD_NS}}}fields")
+                }
+                self.fields[name] = {"Id", "Name", "OwnerId", "CreatedDate", "LastModifiedDate", *declared}
         for name in deploy.members.get("CustomMetadata", []):
             type_name, _, record = name.partition(".")
             rows = self.tables.setdefault(f"{type_name}__mdt", [])
-            if not any(r.get("DeveloperName") == record for r in rows):
-                self.insert(f"{type_name}__mdt", {"DeveloperName": record})
+            values: dict[str, Any] = {"DeveloperName": record}
+            source = deploy.files.get(f"customMetadata/{name}.md")
+            if source:  # <values><field>X__c</field><value xsi:type="xsd:...">v</value></values>
+                xsi = "{http://www.w3.org/2001/XMLSchema-instance}"
+                for item in ET.fromstring(source).findall(f"{{{MD_NS}}}values"):
+                    value = item.find(f"{{{MD_NS}}}value")
+                    kind = value.get(f"{xsi}type", "") if value is not None else ""
+                    text = value.text if value is not None and value.get(f"{xsi}nil") != "true" else None
+                    if text is not None and kind == "xsd:double":
+                        parsed: Any = float(text)
+                    elif text is not None and kind == "xsd:boolean":
+                        parsed = text == "true"
+                    else:
+                        parsed = text
+                    values[item.findtext(f"{{{MD_NS}}}field") or ""] = parsed
+            rows[:] = [r for r in rows if r.get("DeveloperName") != record]
+            self.insert(f"{type_name}__mdt", values)
 
     def _deploy_result(self, deploy: Deploy, details: bool) -> str:
         total_components = sum(len(v) for v in deploy.members.values())

@@ -123,7 +123,7 @@ def check_settings_record(ctx: DoctorContext) -> CheckResult:
     known = {f.name for f in dataclasses.fields(Settings)}
     fields = sorted(f["name"] for f in describe.get("fields", []) if camel_to_key(f["name"]) in known)
     soql = (
-        f"SELECT DeveloperName, {', '.join(fields)} FROM {SETTINGS_TYPE} "
+        f"SELECT {', '.join(['DeveloperName', *fields])} FROM {SETTINGS_TYPE} "
         f"WHERE DeveloperName = {quote(SETTINGS_RECORD)}"
     )
     records = ctx.org.query(soql)
