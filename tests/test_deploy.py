@@ -472,3 +472,14 @@ def test_jwt_based_access_tokens_need_api_68_for_soap(
         assert code == 0, err
         code, _out, err = run(["deploy", *auth(org), *FAST, "--api-version", "61.0"], org, capsys)
         assert code == 2 and "--api-version 68.0" in err
+
+
+def test_deploy_is_a_plain_function_other_commands_can_call(widget: Path, org: FakeOrg) -> None:
+    """The API ``jtel-sf org prove`` uses: options + connection in, a DeployReport out."""
+    from jtel_sf.auth import AuthOptions, connect
+    from jtel_sf.org.deploy import DeployOptions, DeployReport, deploy
+
+    session = connect(AuthOptions(instance_url=org.url, access_token=org.admin_token), negotiate_version=True)
+    report = deploy(DeployOptions(poll_interval=0.01), session)
+    assert isinstance(report, DeployReport) and report.ok
+    assert [c.name for c in report.coverage] == ["Widget"]

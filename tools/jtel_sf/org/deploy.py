@@ -378,7 +378,7 @@ def reattach_hint(deploy_id: str) -> str:
 def deploy(
     options: DeployOptions,
     org: OrgSession,
-    package: DeployPackage,
+    package: DeployPackage | None = None,
     *,
     progress: Progress | None = None,
     on_started: Callable[[str, str], None] | None = None,
@@ -387,8 +387,10 @@ def deploy(
 ) -> DeployReport:
     """Start (or re-attach to, or quick-deploy) a deploy, follow it to its end, report it.
 
-    The plain-function API (``jtel-sf deploy`` and ``jtel-sf org prove`` call it). ``on_started``
-    gets ``(deploy_id, what)`` as soon as the org returned the id, before any polling.
+    The plain-function API (``jtel-sf deploy`` and ``jtel-sf org prove`` call it). ``package``
+    defaults to force-app of the project at or above the current folder, built at the settings'
+    API version. ``on_started`` gets ``(deploy_id, what)`` as soon as the org returned the id,
+    before any polling.
     Raises ``DeployInterrupted`` on Ctrl-C (the deploy goes on in the org); a timeout is reported
     in ``DeployReport.timed_out``.
     """
@@ -398,6 +400,13 @@ def deploy(
         raise UsageError("--quick needs --job-id VALIDATION_ID (the id a --check-only deploy printed)")
     if options.job_id and not mdapi.is_record_id(options.job_id):
         raise UsageError(f"--job-id: {options.job_id!r} is not a deploy id (15 or 18 characters, 0Af...)")
+    if package is None:
+        from ..generate import find_project_dir
+        from ..settings import load_settings
+        from .package import build_package
+
+        project_dir = find_project_dir()
+        package = build_package(project_dir / "force-app", load_settings(project_dir).api_version)
     progress = progress or _NoProgress()
     started_cb = on_started or (lambda deploy_id, what: None)
     user = None
