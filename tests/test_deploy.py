@@ -146,7 +146,7 @@ def test_helper_is_neither_run_nor_measured(
 ) -> None:
     code, out, err = run(["deploy", *auth(org), *FAST, "--json"], org, capsys)
     assert code == 0, err
-    document = json.loads(out)
+    document = json.loads(out)["result"]
     assert document["tests"] == ["WidgetTest"]
     assert [c["name"] for c in document["coverage"]] == ["Widget"]  # not WidgetTestData, not the exception
     assert document["orgCoverageRule"] == 75.0

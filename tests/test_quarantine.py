@@ -58,7 +58,7 @@ def test_list_show_reprocess_and_discard(org: FakeOrg, capsys: pytest.CaptureFix
     assert f"key {refused['BodyKey__c']}" in out and "JQ-00000003" not in out
 
     code, out, _err = run_cli(["quarantine", "list", "--status", "all", "--json", *auth(org)], capsys)
-    assert code == 0 and len(json.loads(out)) == 3
+    assert code == 0 and len(json.loads(out)["result"]) == 3
 
     code, out, _err = run_cli(["quarantine", "show", str(invalid["BodyKey__c"]), *auth(org)], capsys)
     assert code == 0

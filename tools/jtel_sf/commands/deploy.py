@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import CheckFailed, TimeoutExceeded, UsageError
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option, source_dir_option
+from ..output import emit, warn
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf deploy --browser-login --check-only", "validate: compile and run the tests, change nothing"),
+    ("jtel-sf deploy --browser-login --quick --job-id 0Af...", "deploy that validation, no tests again"),
+    (
+        "jtel-sf deploy -o my-sandbox --assign-permset jtel@acme.com",
+        "deploy, then assign the permission sets",
+    ),
+    ("jtel-sf deploy -o prod --job-id 0Af...", "re-attach to a running or finished deploy"),
+    ("jtel-sf deploy -o prod --test-level RunLocalTests --wait 60", "production, every local test"),
+]
+EXIT_CODES = {
+    0: "deployed (or validated)",
+    1: "a component or Apex test failure, or coverage under the org's rule",
+    2: None,
+    3: "still running after --wait minutes (the deploy goes on in the org; re-attach with --job-id)",
+    5: None,
+    130: "interrupted (the deploy goes on in the org; re-attach with --job-id)",
+}
 
 
 def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (value or "").split(",") if t.strip())
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--check-only", is_flag=True, help="Validate only: compile and run tests, change nothing in the org."
 )
@@ -82,61 +104,60 @@ def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Check before deploying that this user exists and is active; after a successful deploy assign "
     "it every permission set the integration user needs (nothing happens for those already assigned).",
 )
-@click.option(
-    "--source-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="SFDX source folder to convert into the Metadata API zip (default: force-app of the project "
-    "found at or above the current folder).",
-)
+@source_dir_option
 @json_option
-@org_auth_options
-def deploy(**kwargs: Any) -> None:
+@settings_option
+@login_options
+def deploy(
+    check_only: bool,
+    test_level: str,
+    tests: tuple[str, ...],
+    job_id: str | None,
+    quick: bool,
+    cancel: bool,
+    wait_minutes: float,
+    poll_interval: float,
+    coverage_threshold: float,
+    assign_permset: str | None,
+    source_dir: Path,
+    as_json: bool,
+    settings: Settings,
+    **login: Any,
+) -> None:
     """Deploy force-app to an org through the Metadata API and report like a compiler.
 
     Builds the deploy zip from the source format itself (package.xml lists exactly the components
     found, decomposed objects are recomposed; no sf CLI needed), deploys, prints the deploy id at
     once and shows progress on stderr. At the end: component failures as file:line:col: problem,
-    failed tests with message and stack trace, and per-class code coverage.
-
-    Exit codes: 0 success; 1 component, test or (org) coverage failure; 2 usage or authentication
-    error; 3 still running after --wait minutes; 5 the org cannot be reached; 130 interrupted.
+    failed tests with message and stack trace, and the code coverage of the non-test classes.
     """
     from ..auth import AuthOptions, connect
-    from ..generate import find_project_dir
-    from ..org.deploy import DeployOptions, LiveLine, cancel, deploy, reattach_hint, render_report
+    from ..org import deploy as deploy_module
+    from ..org.deploy import DeployOptions, LiveLine, reattach_hint, render_report
     from ..org.package import build_package
     from ..org.permsets import integration_permission_sets
-    from ..settings import load_settings
 
-    source_dir = kwargs["source_dir"]
-    if source_dir is None:
-        project_dir = find_project_dir()
-        source_dir = project_dir / "force-app"
-    else:
-        project_dir = Path.cwd()
-    settings = load_settings(project_dir)
-    if kwargs["cancel"] and not kwargs["job_id"]:
+    if cancel and not job_id:
         raise UsageError("--cancel needs --job-id ID")
-    auth = AuthOptions.from_click(kwargs)
-    org = connect(auth, warn=lambda message: click.echo(message, err=True), negotiate_version=True)
-    if kwargs["cancel"]:
-        click.echo(cancel(org, kwargs["job_id"]))
+    org = connect(AuthOptions.from_click(login), warn=warn, negotiate_version=True)
+    if cancel:
+        line = deploy_module.cancel(org, str(job_id))
+        emit({"id": job_id, "canceled": line}, [line])
         return
     package = build_package(source_dir, settings.api_version.lstrip("vV"))
     options = DeployOptions(
-        check_only=kwargs["check_only"],
-        test_level=kwargs["test_level"],
-        tests=kwargs["tests"],
-        wait_minutes=kwargs["wait_minutes"],
-        poll_interval=kwargs["poll_interval"],
-        coverage_threshold=kwargs["coverage_threshold"],
-        assign_permset=kwargs["assign_permset"],
+        check_only=check_only,
+        test_level=test_level,
+        tests=tests,
+        wait_minutes=wait_minutes,
+        poll_interval=poll_interval,
+        coverage_threshold=coverage_threshold,
+        assign_permset=assign_permset,
         permission_sets=integration_permission_sets(settings),
-        job_id=kwargs["job_id"],
-        quick=kwargs["quick"],
+        job_id=job_id,
+        quick=quick,
     )
-    if not options.job_id:
+    if not job_id:
         click.echo(
             f"Deploying {len(package.components)} components from {source_dir} to {org.instance_url} "
             f"({options.test_level}{', check only' if options.check_only else ''}; API {org.api_version})",
@@ -149,12 +170,8 @@ def deploy(**kwargs: Any) -> None:
             err=True,
         )
 
-    report = deploy(options, org, package, progress=LiveLine(sys.stderr), on_started=started)
-    if kwargs["as_json"]:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in render_report(report):
-            click.echo(line)
+    report = deploy_module.deploy(options, org, package, progress=LiveLine(sys.stderr), on_started=started)
+    emit(report.to_json(), lambda: [click.echo(line) for line in render_report(report)])
     if report.timed_out:
         raise TimeoutExceeded(
             f"deploy {report.status.id} was still {report.status.status} after {options.wait_minutes:g} min",
@@ -162,9 +179,9 @@ def deploy(**kwargs: Any) -> None:
         )
     if not report.status.succeeded:
         raise CheckFailed(f"deploy {report.status.id} {report.status.status.lower()}")
-    if report.status.check_only and not options.job_id:
+    if report.status.check_only and not job_id:
         click.echo(
-            f"Quick-deploy this validation without running the tests again: "
+            "Quick-deploy this validation without running the tests again: "
             f"jtel-sf deploy --quick --job-id {report.status.id}",
             err=True,
         )

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import CheckFailed, UsageError
-from ..options import json_option, org_auth_options
+from ..errors import CheckFailed
+from ..options import command_epilog, json_option, login_options, settings_option, source_dir_option
+from ..output import emit, warn
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+EXAMPLES = [
+    (
+        "jtel-sf doctor --browser-login --integration-user jtel@acme.com",
+        "every check, with the integration user",
+    ),
+    (
+        "JTEL_CLIENT_ID=... JTEL_CLIENT_SECRET=... jtel-sf doctor -o prod",
+        "also jtel's own token call and the endpoint as jtel reaches it",
+    ),
+    ("jtel-sf doctor -o my-sandbox --json", "the checks as JSON"),
+]
+EXIT_CODES = {
+    0: "every check passed (warnings and skipped checks allowed)",
+    1: "a check failed or could not run",
+    2: None,
+    5: None,
+}
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--integration-user",
     metavar="USERNAME",
@@ -33,16 +54,19 @@ from ..options import json_option, org_auth_options
     show_envvar=True,
     help="Consumer secret of that app (prefer the environment variable).",
 )
-@click.option(
-    "--source-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="SFDX source folder: tells which endpoint class and External Client App to expect "
-    "(default: force-app of the project at or above the current folder).",
-)
+@source_dir_option
 @json_option
-@org_auth_options
-def doctor(**kwargs: Any) -> None:
+@settings_option
+@login_options
+def doctor(
+    integration_user: str | None,
+    jtel_client_id: str | None,
+    jtel_client_secret: str | None,
+    source_dir: Path,
+    as_json: bool,
+    settings: Settings,
+    **login: Any,
+) -> None:
     """Check that an org is ready for jtel, one line per check with the fix.
 
     Checks: API reachable and its version; endpoint Apex class; settings record JtelSettings.Default;
@@ -51,34 +75,19 @@ def doctor(**kwargs: Any) -> None:
     answering that token; Activity sharing (what it means for Task updates); fallback owner; agent
     matching field; quarantine backlog; daily API usage against the limit; storage of the jtel
     objects. A check that could not run says so and why (network, TLS, permission, missing feature).
-
-    Exit codes: 0 every check passed (warnings and skipped checks allowed); 1 a check failed or could
-    not run; 2 usage or authentication error; 5 the org cannot be reached.
     """
     from ..auth import AuthOptions, connect
-    from ..generate import find_project_dir
     from ..org.doctor import FAIL, NOT_RUN, DoctorContext, render_result, run_doctor
-    from ..settings import load_settings
 
-    source_dir = kwargs["source_dir"]
-    try:
-        project_dir = find_project_dir()
-    except UsageError:  # no sfdx project: the checks that read the source fall back to defaults
-        project_dir = Path.cwd()
-    if source_dir is None:
-        source_dir = project_dir / "force-app"
-    settings = load_settings(project_dir)
-    auth = AuthOptions.from_click(kwargs)
-    org = connect(auth, warn=lambda message: click.echo(message, err=True), negotiate_version=True)
+    org = connect(AuthOptions.from_click(login), warn=warn, negotiate_version=True)
     ctx = DoctorContext(
         org=org,
         settings=settings,
         source_dir=source_dir,
-        integration_user=kwargs["integration_user"],
-        jtel_client_id=kwargs["jtel_client_id"],
-        jtel_client_secret=kwargs["jtel_client_secret"],
+        integration_user=integration_user,
+        jtel_client_id=jtel_client_id,
+        jtel_client_secret=jtel_client_secret,
     )
-    as_json = kwargs["as_json"]
 
     def show(result: Any) -> None:
         if not as_json:
@@ -87,8 +96,7 @@ def doctor(**kwargs: Any) -> None:
 
     results = run_doctor(ctx, show)
     bad = [r for r in results if r.status in (FAIL, NOT_RUN)]
-    if as_json:
-        click.echo(json.dumps({"ok": not bad, "checks": [asdict(r) for r in results]}, indent=2))
+    emit({"ok": not bad, "checks": [asdict(r) for r in results]})
     if bad:
         raise CheckFailed(
             f"{len(bad)} of {len(results)} checks failed or could not run: {', '.join(r.name for r in bad)}"

@@ -183,7 +183,7 @@ class DeployPackage:
         names = []
         for name, path in self.apex_sources.items():
             source = path.read_text("utf-8")
-            if not has_istest_annotation(source) and has_executable_code(source):
+            if not is_test_annotated(source) and has_executable_code(source):
                 names.append(name)
         return sorted(names)
 
@@ -202,12 +202,6 @@ def strip_apex_comments(source: str) -> str:
     return _COMMENTS_AND_STRINGS.sub(lambda m: "''" if m.group(0).startswith("'") else " ", source)
 
 
-def has_istest_annotation(source: str) -> bool:
-    """True when the top-level class carries ``@IsTest``, with or without test methods."""
-    head = strip_apex_comments(source).partition("{")[0]
-    return bool(_TEST_CLASS.search(head))
-
-
 def is_test_class(source: str) -> bool:
     """True when the top-level class carries ``@IsTest`` and has test methods (comments and strings
     ignored). An ``@IsTest`` helper without test methods (a data factory) is not one: naming it in
@@ -215,6 +209,15 @@ def is_test_class(source: str) -> bool:
     code = strip_apex_comments(source)
     head, _, body = code.partition("{")
     return bool(_TEST_CLASS.search(head)) and bool(_TEST_METHOD.search(body))
+
+
+def is_test_annotated(source: str) -> bool:
+    """True when the top-level class carries ``@IsTest`` (a test class or a test helper). Salesforce
+    reports no code coverage for such classes, helpers included (shared platform facts, checked
+    against the Apex Developer Guide, "IsTest Annotation": they are test code, outside the org's
+    Apex size limit), so coverage must not be asked of them."""
+    head = strip_apex_comments(source).partition("{")[0]
+    return bool(_TEST_CLASS.search(head))
 
 
 def has_executable_code(source: str) -> bool:
