@@ -64,7 +64,7 @@ COMMANDS: dict[str, tuple[str, str] | str] = {
     ),
     "org": (
         "jtel_sf.commands.org:org",
-        "Scratch orgs from a Dev Hub, and the one-command proof of the package in a fresh org.",
+        "Scratch orgs from a Dev Hub (create, list, delete) and the one-command proof (prove).",
     ),
 }
 
