@@ -39,7 +39,6 @@ def bearer(server: LocalServer) -> dict[str, str]:
     return {"Authorization": "Bearer " + token_for(server)}
 
 
-
 # -- concurrency -----------------------------------------------------------------------------------
 
 

@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str] | str] = {
         "jtel_sf.commands.doctor:doctor",
         "Check that an org is ready for jtel, one line per check with the fix.",
     ),
+    "quarantine": (
+        "jtel_sf.commands.quarantine:quarantine",
+        "Review and clear the quarantine (jtel Quarantined Requests) from the command line.",
+    ),
     "org": (
         "jtel_sf.commands.org:org",
         "Scratch orgs from a Dev Hub (create, list, delete) and the one-command proof (prove).",
