@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner, Result
 
-from conftest import five_rows
-from jtel_sf.cli import cli
+from conftest import five_rows, run_cli
 from jtel_sf.engine import parse_body
-from jtel_sf.errors import AuthError, UsageError
 from jtel_sf.local.server import LocalServer
 from jtel_sf.send.report import FinalRows, ReportWriter
 from jtel_sf.send.runner import backoff, classify
@@ -30,8 +28,25 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["send", "--no-progress", *args], catch_exceptions=False)
+@dataclass
+class Ran:
+    exit_code: int
+    out: str  # stdout (the --json document)
+    err: str  # stderr (summary, messages)
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture()
+def invoke(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """``jtel-sf send ARGS`` through the real entry point (cli.main, the error edge included)."""
+
+    def run(*args: str) -> Ran:
+        return Ran(*run_cli(["send", *args], capsys))
+
+    return run
 
 
 def report_lines(path: Path) -> list[dict[str, Any]]:
@@ -42,11 +57,20 @@ def report_lines(path: Path) -> list[dict[str, Any]]:
 
 
 class Stub:
-    """An endpoint whose answer for each request is decided by ``decide(body, token, count)``."""
+    """An endpoint built from docs/contract.md ("Answers"), not recorded from Salesforce: the answer
+    for each row is decided by ``decide(row, token, count)``; a JSON array gets the contract's batch
+    answer with one result per element (``{"index", "httpStatus", "body"}``), unless
+    ``decide_request(array, token)`` answers the whole request (a 413 or 503, say)."""
 
-    def __init__(self, decide: Callable[[dict[str, Any], str, int], tuple[int, Any]]) -> None:
+    def __init__(
+        self,
+        decide: Callable[[dict[str, Any], str, int], tuple[int, Any]],
+        decide_request: Callable[[list[Any], str], tuple[int, Any] | None] | None = None,
+    ) -> None:
         self.decide = decide
-        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.decide_request = decide_request
+        self.received: list[tuple[str, dict[str, Any]]] = []  # every row that reached decide()
+        self.requests: list[Any] = []  # every endpoint request body (object or array)
         self.tokens_issued = 0
         self.lock = threading.Lock()
         stub = self
@@ -56,6 +80,12 @@ class Stub:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def one(self, parsed: Any, token: str) -> tuple[int, Any]:
+                with stub.lock:
+                    stub.received.append((token, parsed))
+                    count = sum(1 for _, b in stub.received if b == parsed)
+                return stub.decide(parsed, token, count)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -70,9 +100,23 @@ class Stub:
                     token = (self.headers.get("Authorization") or "").split(" ")[-1]
                     parsed = json.loads(body)
                     with stub.lock:
-                        stub.received.append((token, parsed))
-                        count = sum(1 for _, b in stub.received if b == parsed)
-                    status, reply = stub.decide(parsed, token, count)
+                        stub.requests.append(parsed)
+                    whole = stub.decide_request(parsed, token) if stub.decide_request else None
+                    if whole is not None:
+                        status, reply = whole
+                    elif isinstance(parsed, list):
+                        results = []
+                        for index, element in enumerate(parsed):
+                            http, answer = self.one(element, token)
+                            if http == 401:
+                                status, reply = http, answer
+                                break
+                            results.append({"index": index, "httpStatus": http, "body": answer})
+                        else:
+                            status = 200
+                            reply = {"status": "batch", "code": "batch_processed", "results": results}
+                    else:
+                        status, reply = self.one(parsed, token)
                 data = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -82,9 +126,8 @@ class Stub:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = (
-            f"http://127.0.0.1:{self.httpd.server_address[1]}/services/apexrest/jtelACD/writeCallStatistics"
-        )
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/services/apexrest/jtelACD/writeCallStatistics"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -104,8 +147,11 @@ def written(body: dict[str, Any]) -> tuple[int, Any]:
 def stub_factory() -> Iterator[Callable[..., Stub]]:
     stubs: list[Stub] = []
 
-    def make(decide: Callable[[dict[str, Any], str, int], tuple[int, Any]]) -> Stub:
-        stubs.append(Stub(decide))
+    def make(
+        decide: Callable[[dict[str, Any], str, int], tuple[int, Any]],
+        decide_request: Callable[[list[Any], str], tuple[int, Any] | None] | None = None,
+    ) -> Stub:
+        stubs.append(Stub(decide, decide_request))
         return stubs[-1]
 
     yield make
@@ -194,7 +240,9 @@ def test_final_rows_from_a_report_with_a_torn_last_line(tmp_path: Path) -> None:
 # -- through the command ------------------------------------------------------------------------------
 
 
-def test_five_row_call_to_serve_stores_one_call_five_rows_one_task(tmp_path: Path) -> None:
+def test_five_row_call_to_serve_stores_one_call_five_rows_one_task(
+    tmp_path: Path, invoke: Callable[..., Ran]
+) -> None:
     with LocalServer(db_path=tmp_path / "db.sqlite", quiet=True) as server:
         token = requests.post(
             server.token_url,
@@ -233,32 +281,46 @@ def test_five_row_call_to_serve_stores_one_call_five_rows_one_task(tmp_path: Pat
     ]
 
 
-def test_local_flag_starts_an_endpoint_for_the_run(tmp_path: Path) -> None:
+def test_local_flag_starts_an_endpoint_for_the_run(tmp_path: Path, invoke: Callable[..., Ran]) -> None:
     rows = five_rows(7) + five_rows(7)[:2] + ["{broken", {"jtelStatisticsPartAID": 8, "SalesForceID": "nope"}]
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     db = tmp_path / "local.sqlite"
-    result = invoke(str(path), "--local", "--db", str(db), "--report", str(tmp_path / "r.jsonl"))
-    assert result.exit_code == 0, result.output
+    result = invoke(
+        str(path), "--local", "--db", str(db), "--report", str(tmp_path / "r.jsonl"), "--send-invalid"
+    )
+    assert result.exit_code == 1, result.output  # sent, but a line was unreadable
     assert "written 5, duplicate 2, not_found 1, rejected 1, failed 0" in result.output
+    assert "1 input lines were unreadable" in result.err
     reasons = {ln["line"]: ln.get("reason") for ln in report_lines(tmp_path / "r.jsonl")}
     assert reasons[8] == "invalid_payload (body: invalid_json)" and reasons[9] == "invalid_record_id"
     assert db.exists()
 
 
-def test_rows_of_one_call_keep_their_order(tmp_path: Path, stub_factory: Callable[..., Stub]) -> None:
+@pytest.mark.parametrize("batch_size", ["1", "7", "200"])
+def test_rows_of_one_call_keep_their_order(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran], batch_size: str
+) -> None:
     stub = stub_factory(lambda body, token, count: written(body))
     rows = [{"jtelStatisticsPartAID": call, "nDuration": seq} for seq in range(6) for call in range(1, 31)]
     path = write_jsonl(tmp_path / "in.jsonl", rows)
-    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--concurrency", "8")
+    result = invoke(
+        str(path), "--url", stub.url, "--access-token", "t", "--concurrency", "8", "--batch-size", batch_size
+    )
     assert result.exit_code == 0, result.output
     assert len(stub.received) == 180
+    if batch_size == "1":
+        assert all(isinstance(body, dict) for body in stub.requests)  # plain objects, as jtel sends
+    else:
+        assert all(isinstance(body, list) and len(body) <= int(batch_size) for body in stub.requests)
     for call in range(1, 31):
         assert [b["nDuration"] for _, b in stub.received if b["jtelStatisticsPartAID"] == call] == list(
             range(6)
         )
 
 
-def test_retry_answers_are_retried_until_written(tmp_path: Path, stub_factory: Callable[..., Stub]) -> None:
+def test_retry_answers_are_retried_until_written(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
     codes = iter([503, 500, 423])
 
     def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
@@ -281,34 +343,157 @@ def test_retry_answers_are_retried_until_written(tmp_path: Path, stub_factory: C
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 4)])
     report = tmp_path / "r.jsonl"
     result = invoke(
-        str(path), "--url", stub.url, "--access-token", "t", "--retry-delay", "0.001", "--report", str(report)
+        str(path),
+        "--url",
+        stub.url,
+        "--access-token",
+        "t",
+        "--retry-delay",
+        "0.001",
+        "--report",
+        str(report),
+        "--batch-size",
+        "1",
     )
     assert result.exit_code == 0, result.output
     assert "written 3" in result.output and "9 retries" in result.output
     assert {ln["attempts"] for ln in report_lines(report)} == {4}
 
 
-def test_giving_up_is_not_final_and_fails_the_run(tmp_path: Path, stub_factory: Callable[..., Stub]) -> None:
+# -- batches ---------------------------------------------------------------------------------------
+
+
+def test_each_element_answer_is_mapped_to_its_input_line(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
+        if body.get("SalesForceID"):
+            return 404, {"status": "not_found", "code": "record_not_found", "callId": "1"}
+        if body.get("Cause") == 99:  # valid for send's check, refused by this "org" (a validation rule)
+            return 409, {
+                "status": "rejected",
+                "code": "org_refused",
+                "errors": [{"field": None, "code": "X"}],
+            }
+        return written(body)
+
+    stub = stub_factory(decide)
+    rows = [
+        {"jtelStatisticsPartAID": 1, "nDuration": 1},
+        {"jtelStatisticsPartAID": 1, "SalesForceID": "003000000000001AAA"},
+        {"jtelStatisticsPartAID": 1, "Cause": 99},
+        {"jtelStatisticsPartAID": 1, "nDuration": 4},
+    ]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    report = tmp_path / "r.jsonl"
+    result = invoke(
+        str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "10", "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert len(stub.requests) == 1 and stub.requests[0] == rows  # one array, in file order
+    by_line = {ln["line"]: (ln["http"], ln["status"], ln["code"], ln["final"]) for ln in report_lines(report)}
+    assert by_line == {
+        1: (200, "written", "ok_no_record", True),
+        2: (404, "not_found", "record_not_found", True),
+        3: (409, "rejected", "org_refused", True),
+        4: (200, "written", "ok_no_record", True),
+    }
+    assert "Requests: 1 to the endpoint (1 batches" in result.output
+
+
+def test_retry_elements_are_resent_without_the_final_ones(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
+        if body["jtelStatisticsPartAID"] in (2, 4) and count <= 2:  # locked twice, then written
+            return 503, {"status": "retry", "code": "locked"}
+        return written(body)
+
+    stub = stub_factory(decide)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 6)])
+    report = tmp_path / "r.jsonl"
+    result = invoke(
+        str(path),
+        "--url",
+        stub.url,
+        "--access-token",
+        "t",
+        "--batch-size",
+        "5",
+        "--concurrency",
+        "1",
+        "--retry-delay",
+        "0.001",
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 0, result.output
+    ids = [[row["jtelStatisticsPartAID"] for row in body] for body in stub.requests]
+    assert ids == [[1, 2, 3, 4, 5], [2, 4], [2, 4]]  # the final ones are never sent again
+    attempts = {ln["line"]: ln["attempts"] for ln in report_lines(report)}
+    assert attempts == {1: 1, 2: 3, 3: 1, 4: 3, 5: 1}
+    assert "written 5" in result.output and "4 retries" in result.output
+
+
+def test_a_batch_answered_with_a_retry_status_is_resent_whole(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    calls = {"n": 0}
+
+    def whole(array: list[Any], token: str) -> tuple[int, Any] | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return 503, {"status": "retry", "code": "busy"}
+        if calls["n"] == 2:  # the platform's own answer, no contract body: also retried
+            return 500, [{"errorCode": "APEX_ERROR", "message": "System.LimitException"}]
+        return None
+
+    stub = stub_factory(lambda body, token, count: written(body), whole)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 4)])
+    result = invoke(
+        str(path), "--url", stub.url, "--access-token", "t", "--concurrency", "1", "--retry-delay", "0.001"
+    )
+    assert result.exit_code == 0, result.output
+    assert [len(body) for body in stub.requests] == [3, 3, 3]
+    assert "written 3" in result.output and "6 retries" in result.output
+
+
+def test_a_413_halves_the_batch_and_keeps_the_order(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    def whole(array: list[Any], token: str) -> tuple[int, Any] | None:
+        if isinstance(array, list) and len(array) > 3:  # as the endpoint answers more than it takes
+            return 413, {"status": "too_large", "code": "batch_too_large"}
+        return None
+
+    stub = stub_factory(lambda body, token, count: written(body), whole)
+    rows = [{"jtelStatisticsPartAID": 1, "nDuration": n} for n in range(10)]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "10")
+    assert result.exit_code == 0, result.output
+    assert [b["nDuration"] for _, b in stub.received] == list(range(10))  # every row once, in order
+    assert [len(body) for body in stub.requests] == [10, 5, 2, 3, 5, 2, 3]
+    assert "written 10" in result.output and "3 halved after a 413" in result.output
+
+
+def test_giving_up_is_not_final_and_fails_the_run(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
     stub = stub_factory(lambda body, token, count: (503, {"status": "retry", "code": "busy"}))
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
     report = tmp_path / "r.jsonl"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "send",
-            "--no-progress",
-            str(path),
-            "--url",
-            stub.url,
-            "--access-token",
-            "t",
-            "--max-retries",
-            "2",
-            "--retry-delay",
-            "0",
-            "--report",
-            str(report),
-        ],
+    result = invoke(
+        str(path),
+        "--url",
+        stub.url,
+        "--access-token",
+        "t",
+        "--max-retries",
+        "2",
+        "--retry-delay",
+        "0",
+        "--report",
+        str(report),
     )
     assert result.exit_code == 1
     assert len(stub.received) == 3
@@ -317,7 +502,7 @@ def test_giving_up_is_not_final_and_fails_the_run(tmp_path: Path, stub_factory: 
 
 
 def test_not_found_and_rejected_are_final_and_not_retried(
-    tmp_path: Path, stub_factory: Callable[..., Stub]
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
 ) -> None:
     def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
         if body["jtelStatisticsPartAID"] == 1:
@@ -339,7 +524,9 @@ def test_not_found_and_rejected_are_final_and_not_retried(
     assert by_line[2]["reason"] == "invalid_payload (CONNRES: out_of_range)"
 
 
-def test_a_401_gets_a_new_token_once(tmp_path: Path, stub_factory: Callable[..., Stub]) -> None:
+def test_a_401_gets_a_new_token_once(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
     def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
         if token == "token-1":  # the first token "expires" at once
             return 401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
@@ -356,21 +543,21 @@ def test_a_401_gets_a_new_token_once(tmp_path: Path, stub_factory: Callable[...,
 
 
 def test_a_second_401_stops_the_run_with_an_auth_error(
-    tmp_path: Path, stub_factory: Callable[..., Stub]
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
 ) -> None:
     stub = stub_factory(
         lambda body, token, count: (401, [{"errorCode": "INVALID_SESSION_ID", "message": "x"}])
     )
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
-    result = CliRunner().invoke(
-        cli, ["send", "--no-progress", str(path), "--url", stub.url, "--access-token", "tok-secret-4711"]
-    )
-    assert isinstance(result.exception, AuthError)  # cli.main turns it into exit code 2
-    assert "401" in str(result.exception) and "cannot be renewed" in str(result.exception)
+    result = invoke(str(path), "--url", stub.url, "--access-token", "tok-secret-4711")
+    assert result.exit_code == 2  # an AuthError
+    assert "401" in result.err and "cannot be renewed" in result.err
     assert "tok-secret-4711" not in result.output
 
 
-def test_resume_sends_only_rows_not_final(tmp_path: Path, stub_factory: Callable[..., Stub]) -> None:
+def test_resume_sends_only_rows_not_final(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
     stub = stub_factory(lambda body, token, count: written(body))
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 11)])
     report = tmp_path / "r.jsonl"
@@ -399,47 +586,37 @@ def test_resume_sends_only_rows_not_final(tmp_path: Path, stub_factory: Callable
         (["--url", "ftp://x", "--access-token", "t"], "http(s) URL"),
     ],
 )
-def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+def test_usage_errors(tmp_path: Path, args: list[str], message: str, invoke: Callable[..., Ran]) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
-    result = CliRunner().invoke(cli, ["send", str(path), *args])
-    assert result.exit_code != 0
-    assert message in str(result.exception) + result.output
+    result = invoke(str(path), *args)
+    assert result.exit_code == 2
+    assert message in result.err
 
 
-def test_existing_report_without_resume_is_refused(tmp_path: Path) -> None:
+def test_existing_report_without_resume_is_refused(tmp_path: Path, invoke: Callable[..., Ran]) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
     (tmp_path / "r.jsonl").write_text("")
-    result = CliRunner().invoke(cli, ["send", str(path), "--local", "--report", str(tmp_path / "r.jsonl")])
-    assert isinstance(result.exception, UsageError)
-    assert "report file exists" in str(result.exception)
+    result = invoke(str(path), "--local", "--report", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 2
+    assert "report file exists" in result.err
 
 
-def test_dry_run_reads_without_sending(tmp_path: Path) -> None:
+def test_dry_run_reads_without_sending(tmp_path: Path, invoke: Callable[..., Ran]) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 8)])
-    result = invoke(str(path), "--dry-run")
+    result = invoke(str(path), "--dry-run", "--concurrency", "1", "--batch-size", "3")
     assert result.exit_code == 0, result.output
-    assert "Dry run: 7 rows read" in result.output
+    assert "Dry run: 7 rows would be sent in 3 endpoint requests" in result.output
 
 
-def test_org_auth_options_reach_the_endpoint_of_an_org(tmp_path: Path) -> None:
+def test_org_auth_options_reach_the_endpoint_of_an_org(
+    tmp_path: Path, invoke: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without --url/--local, send logs in through jtel_sf.auth (here: client credentials against
     the local endpoint standing in for an org on 127.0.0.1) and posts to its apexrest URL."""
     with LocalServer(db_path=tmp_path / "org.sqlite", quiet=True) as org:
         path = write_jsonl(tmp_path / "in.jsonl", five_rows(6001))
-        env = {"SF_CLIENT_SECRET": org.client_secret}
-        result = CliRunner(env=env).invoke(
-            cli,
-            [
-                "send",
-                "--no-progress",
-                str(path),
-                "--instance-url",
-                org.base_url,
-                "--client-id",
-                org.client_id,
-            ],
-            catch_exceptions=False,
-        )
+        monkeypatch.setenv("SF_CLIENT_SECRET", org.client_secret)
+        result = invoke(str(path), "--instance-url", org.base_url, "--client-id", org.client_id)
         assert result.exit_code == 0, result.output
         assert f"Sending to {org.endpoint_url} (client-credentials)" in result.output
         assert org.store is not None and org.store.count("JtelCallRow__c") == 5
@@ -473,3 +650,46 @@ def test_final_rows_merge_sorted_chunks(tmp_path: Path, monkeypatch: pytest.Monk
     finals = FinalRows.from_report(path)
     assert len(finals) == 67
     assert all((("/f", n, f"k{n}") in finals) == (n % 3 != 0) for n in range(1, 101))
+
+
+def test_ten_thousand_rows_in_batches_of_200_are_stored_once_in_at_most_60_requests(
+    tmp_path: Path, invoke: Callable[..., Ran]
+) -> None:
+    """Done-when check of issue 12, against the local endpoint (the contract's reference
+    implementation): every row stored exactly once, at most 60 endpoint requests."""
+    path = tmp_path / "10k.jsonl"
+    with path.open("w") as handle:
+        for call in range(2000):
+            for row in five_rows(800_000 + call):
+                handle.write(json.dumps(row) + "\n")
+    with LocalServer(db_path=tmp_path / "db.sqlite", quiet=True) as server:
+        requests_seen: list[int] = []
+        endpoint = server.endpoint
+
+        def counting(raw: bytes) -> Any:
+            requests_seen.append(len(raw))
+            return endpoint(raw)
+
+        server.endpoint = counting  # type: ignore[method-assign]
+        result = invoke(
+            str(path),
+            "--url",
+            server.endpoint_url,
+            "--client-id",
+            server.client_id,
+            "--client-secret",
+            server.client_secret,
+            "--batch-size",
+            "200",
+            "--json",
+        )
+        assert result.exit_code == 0, result.output
+        store = server.store
+        assert store is not None
+        keys = [row["RowKey__c"] for row in store.all("JtelCallRow__c")]
+        assert len(keys) == len(set(keys)) == 10_000
+        assert store.count("JtelCall__c") == 2000
+    assert len(requests_seen) <= 60
+    document = json.loads(result.out)
+    assert document["send"]["requests"]["total"] == len(requests_seen)
+    assert document["send"]["rows"]["written"] == 10_000
