@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from conftest import five_rows, run_cli
+from jtel_sf.contract import load_cases
 from jtel_sf.engine import parse_body
 from jtel_sf.local.server import LocalServer
 from jtel_sf.send.report import FinalRows, ReportWriter
@@ -82,6 +83,8 @@ class Stub:
                 pass
 
             def one(self, parsed: Any, token: str) -> tuple[int, Any]:
+                if not isinstance(parsed, dict):
+                    return 409, {"status": "rejected", "code": "invalid_payload"}
                 with stub.lock:
                     stub.received.append((token, parsed))
                     count = sum(1 for _, b in stub.received if b == parsed)
@@ -98,7 +101,10 @@ class Stub:
                         )
                 else:
                     token = (self.headers.get("Authorization") or "").split(" ")[-1]
-                    parsed = json.loads(body)
+                    try:
+                        parsed = json.loads(body)
+                    except ValueError:
+                        parsed = None
                     with stub.lock:
                         stub.requests.append(parsed)
                     whole = stub.decide_request(parsed, token) if stub.decide_request else None
@@ -693,3 +699,132 @@ def test_ten_thousand_rows_in_batches_of_200_are_stored_once_in_at_most_60_reque
     document = json.loads(result.out)
     assert document["send"]["requests"]["total"] == len(requests_seen)
     assert document["send"]["rows"]["written"] == 10_000
+
+
+# -- the check before sending --------------------------------------------------------------------
+
+
+def contract_rejections() -> list[tuple[str, bytes, str, list[tuple[str | None, str]]]]:
+    """(case, line, kind, expected errors) for every contract case answered ``invalid_payload``
+    whose body fits on one line: the errors the endpoint (Apex and local) must answer."""
+    found = []
+    for case in load_cases():
+        for step in case.steps:
+            expect = step["expect"]
+            if expect.get("code") != "invalid_payload":
+                continue
+            if "body" in step:
+                line = json.dumps(step["body"]).replace('"{{call}}"', "4242").encode()
+            else:
+                line = step["rawBody"].encode()
+            if not line.strip() or b"\n" in line:
+                continue  # a blank line is no row; one line holds one body
+            assert b"{{" not in line, case.name
+            kind = "rejected" if isinstance(step.get("body"), dict) else "unreadable"
+            found.append((case.name, line, kind, [(e["field"], e["code"]) for e in expect["errors"]]))
+    return found
+
+
+def test_dry_run_reports_the_contracts_errors_for_every_rejected_case(
+    tmp_path: Path, invoke: Callable[..., Ran]
+) -> None:
+    cases = contract_rejections()
+    assert len(cases) >= 6
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for _, line, _, _ in cases) + json.dumps(five_rows(1)[0]).encode())
+    result = invoke(str(path), "--dry-run", "--json")
+    assert result.exit_code == 1, result.output  # problems found: a dry run is a usable pre-flight check
+    check = json.loads(result.out)["check"]
+    assert (check["wouldWrite"], check["rejected"], check["unreadable"]) == (
+        1,
+        sum(1 for c in cases if c[2] == "rejected"),
+        sum(1 for c in cases if c[2] == "unreadable"),
+    )
+    by_line = {p["line"]: p for p in check["problems"]}
+    for number, (name, _, kind, errors) in enumerate(cases, start=1):
+        problem = by_line[number]
+        assert problem["kind"] == kind, name
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == errors, name
+    assert "in.jsonl:1: rejected: AgentUID: too_long; bOutbound: out_of_range" in result.err
+    assert "Dry run: 1 rows would be sent in 1 endpoint requests" in result.err
+
+
+def test_a_binary_file_is_refused_before_anything_is_sent(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    stub = stub_factory(lambda body, token, count: written(body))
+    path = tmp_path / "garbage.jsonl"
+    path.write_bytes(bytes(range(256)) * 40)
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t")
+    assert result.exit_code == 2
+    assert "is a binary file (NUL byte at offset 0)" in result.err
+    assert stub.requests == []
+    dry = invoke(str(path), "--dry-run")
+    assert dry.exit_code == 2 and "binary file" in dry.err
+
+
+def test_text_garbage_is_refused_with_line_numbers(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    stub = stub_factory(lambda body, token, count: written(body))
+    lines = [
+        json.dumps({"jtelStatisticsPartAID": 1}),
+        "this is not json",
+        json.dumps([{"jtelStatisticsPartAID": 2}, {"jtelStatisticsPartAID": 3}]),  # an array: not taken apart
+        "42",
+        "\xff\xfe not utf-8",
+        json.dumps({"jtelStatisticsPartAID": 4, "CONNRES": 12}),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes("\n".join(lines).encode("utf-8").replace("\xff\xfe".encode(), b"\xff\xfe") + b"\n")
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t")
+    assert result.exit_code == 2, result.output
+    assert stub.requests == []  # nothing sent, not even the valid row
+    for text in (
+        "in.jsonl:2: unreadable: body: invalid_json",
+        "in.jsonl:3: unreadable: body: wrong_type",
+        "in.jsonl:4: unreadable: body: wrong_type",
+        "in.jsonl:5: unreadable: body: invalid_json",
+        "in.jsonl:6: rejected: CONNRES: out_of_range",
+        "1 rows the endpoint would reject and 4 unreadable lines; nothing was sent",
+    ):
+        assert text in result.err
+    again = invoke(str(path), "--url", stub.url, "--access-token", "t", "--send-invalid", "--batch-size", "1")
+    assert again.exit_code == 1  # sent as jtel's daemon would, but unreadable lines make the run fail
+    assert len(stub.requests) == 6
+
+
+def test_a_real_run_refuses_rows_the_contract_rejects(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    stub = stub_factory(
+        lambda body, token, count: (
+            (409, {"status": "rejected", "code": "invalid_payload"}) if "Cause" in body else written(body)
+        )
+    )
+    path = write_jsonl(
+        tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}, {"jtelStatisticsPartAID": 2, "Cause": 500}]
+    )
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t")
+    assert result.exit_code == 2 and stub.requests == []
+    assert "in.jsonl:2: rejected: Cause: out_of_range" in result.err
+    sent = invoke(str(path), "--url", stub.url, "--access-token", "t", "--send-invalid")
+    assert sent.exit_code == 0, sent.output  # no unreadable line: the rejection was asked for
+    assert "written 1, duplicate 0, not_found 0, rejected 1" in sent.err
+
+
+def test_csv_rows_that_do_not_fit_the_header_are_unreadable(
+    tmp_path: Path, invoke: Callable[..., Ran]
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("jtelStatisticsPartAID,CONNRES\n1,1\n2,1,extra\n3\n4,x\n", encoding="utf-8")
+    result = invoke(str(path), "--dry-run")
+    assert result.exit_code == 1
+    assert "in.csv:3: unreadable: body: invalid_csv" in result.err
+    assert "in.csv:4: unreadable: body: invalid_csv" in result.err
+    assert "in.csv:5: rejected: CONNRES: not_an_integer" in result.err
+    assert "1 rows to write, 1 rejected by the contract, 2 unreadable" in result.err
+    other = tmp_path / "other.csv"
+    other.write_text("name,phone\nAnna,123\n", encoding="utf-8")
+    refused = invoke(str(other), "--dry-run")
+    assert refused.exit_code == 2 and "names none of jtel's fields" in refused.err
