@@ -828,3 +828,71 @@ def test_csv_rows_that_do_not_fit_the_header_are_unreadable(
     other.write_text("name,phone\nAnna,123\n", encoding="utf-8")
     refused = invoke(str(other), "--dry-run")
     assert refused.exit_code == 2 and "names none of jtel's fields" in refused.err
+
+
+# -- progress and the summary ---------------------------------------------------------------------
+
+
+def test_progress_line_shows_total_rate_and_eta() -> None:
+    from jtel_sf.send.progress import duration, progress_line
+
+    assert progress_line(250, 1000, 10.0, "rows") == "250/1,000 rows (25%), 25 rows/s, ETA 30s"
+    assert progress_line(1000, 1000, 10.0, "rows", "written 1000").endswith("ETA 0s | written 1000")
+    assert progress_line(0, 1000, 10.0, "rows").endswith("ETA ?")
+    assert progress_line(5, None, 1.0, "rows") == "5 rows, 5 rows/s"
+    assert (duration(59), duration(61), duration(3 * 3600 + 120)) == ("59s", "1m01s", "3h02m")
+
+
+def test_progress_only_on_request_when_stderr_is_no_terminal(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    stub = stub_factory(lambda body, token, count: written(body))
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 21)])
+    quiet = invoke(str(path), "--url", stub.url, "--access-token", "t")
+    assert "ETA" not in quiet.err
+    shown = invoke(
+        str(path),
+        "--url",
+        stub.url,
+        "--access-token",
+        "t",
+        "--progress",
+        "--batch-size",
+        "5",
+        "--concurrency",
+        "1",
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "checking: 0.0/0.0 MB (100%), 20 lines" in shown.err  # the total comes from the file size
+    assert "20/20 rows (100%)" in shown.err and "ETA 0s" in shown.err and "requests 4" in shown.err
+
+
+def test_json_summary_has_every_category(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    def decide(body: dict[str, Any], token: str, count: int) -> tuple[int, Any]:
+        if body["jtelStatisticsPartAID"] == 2:
+            return 404, {"status": "not_found", "code": "invalid_record_id"}
+        if count > 1:
+            return 200, {"status": "duplicate", "code": "already_stored"}
+        return written(body)
+
+    stub = stub_factory(decide)
+    rows = [{"jtelStatisticsPartAID": 1}, {"jtelStatisticsPartAID": 2}, {"jtelStatisticsPartAID": 1}]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--json", "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.out)
+    assert document["check"]["wouldWrite"] == 3 and document["check"]["plannedRequests"] == 1
+    assert document["send"]["rows"] == {
+        "sent": 3,
+        "written": 1,
+        "duplicate": 1,
+        "notFound": 1,
+        "rejected": 0,
+        "other": 0,
+        "failed": 0,
+        "skipped": 0,
+        "retried": 0,
+    }
+    assert document["send"]["requests"] == {"total": 1, "batches": 1, "halved": 0}

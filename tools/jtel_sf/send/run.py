@@ -16,7 +16,7 @@ from jtel_sf.settings import Settings
 
 from .check import CheckReport, check_input
 from .contract import max_batch_size
-from .progress import Progress, progress_line
+from .progress import Progress, duration, progress_line
 from .report import FinalRows, ReportWriter
 from .runner import Sender, SendOptions, SendResult
 from .source import INVALID, UNREADABLE, check_files, read_rows
@@ -71,17 +71,27 @@ def check_options(options: SendOptions) -> None:
 
 def _checked(paths: list[Path], options: SendOptions, finals: FinalRows | None, out: Any) -> CheckReport:
     lock = threading.Lock()
-    total = sum(path.stat().st_size for path in paths) // 1024  # the total comes from the file sizes
+    total = sum(path.stat().st_size for path in paths)  # the check's total comes from the file sizes
     report = CheckReport()  # filled as the check goes; the progress line reads it under the lock
     started = time.monotonic()
 
     def line() -> str:
         with lock:
-            done = min(report.bytes_read // 1024, total)
-        return "checking: " + progress_line(done, total or None, time.monotonic() - started, "KiB")
+            done, lines = min(report.bytes_read, total), report.lines
+        seconds = max(time.monotonic() - started, 1e-9)
+        rate = done / seconds
+        eta = duration((total - done) / rate) if rate > 0 else "?"
+        share = 100.0 * done / total if total else 100.0
+        return (
+            f"checking: {done / 1e6:.1f}/{total / 1e6:.1f} MB ({share:.0f}%), {lines:,} lines, "
+            f"{lines / seconds:,.0f} lines/s, ETA {eta}"
+        )
 
     with Progress(line, enabled=options.progress, interval=options.progress_interval, out=out):
-        return check_input(paths, options, finals, report, lock)
+        check_input(paths, options, finals, report, lock)
+        with lock:
+            report.bytes_read = total  # all read (the count above is the rows' size, close to the file's)
+    return report
 
 
 def refusal(check: CheckReport, options: SendOptions) -> str | None:
