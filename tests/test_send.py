@@ -54,6 +54,17 @@ def report_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@dataclass
+class OrgLimits:
+    """The fake org's daily API requests (see Stub)."""
+
+    max: int
+    used: int = 0
+    step: int = 1  # calls the org uses per request the stub answers (ours, plus others' when > 1)
+    status: int = 200  # of GET /limits: 403 = the user lacks View Setup and Configuration
+    header: bool = True  # send Sforce-Limit-Info
+
+
 # -- a scriptable stub endpoint ------------------------------------------------------------------
 
 
@@ -61,15 +72,24 @@ class Stub:
     """An endpoint built from docs/contract.md ("Answers"), not recorded from Salesforce: the answer
     for each row is decided by ``decide(row, token, count)``; a JSON array gets the contract's batch
     answer with one result per element (``{"index", "httpStatus", "body"}``), unless
-    ``decide_request(array, token)`` answers the whole request (a 413 or 503, say)."""
+    ``decide_request(array, token)`` answers the whole request (a 413 or 503, say).
+
+    With ``org=OrgLimits(...)`` it also plays the org's API budget, built from the REST API
+    Developer Guide ("List Org Limits": ``GET /services/data/vXX.X/limits`` with
+    ``DailyApiRequests {Max, Remaining}``; "Limit Info Header": ``Sforce-Limit-Info:
+    api-usage=USED/MAX`` on every answer), not recorded from Salesforce. Without it, GET answers
+    404 (no /limits: not an org)."""
 
     def __init__(
         self,
         decide: Callable[[dict[str, Any], str, int], tuple[int, Any]],
         decide_request: Callable[[list[Any], str], tuple[int, Any] | None] | None = None,
+        org: OrgLimits | None = None,
     ) -> None:
         self.decide = decide
         self.decide_request = decide_request
+        self.org = org
+        self.limits_reads = 0
         self.received: list[tuple[str, dict[str, Any]]] = []  # every row that reached decide()
         self.requests: list[Any] = []  # every endpoint request body (object or array)
         self.tokens_issued = 0
@@ -89,6 +109,41 @@ class Stub:
                     stub.received.append((token, parsed))
                     count = sum(1 for _, b in stub.received if b == parsed)
                 return stub.decide(parsed, token, count)
+
+            def reply(self, status: int, reply: Any) -> None:
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                org = stub.org
+                if org is not None and org.header:
+                    with stub.lock:
+                        org.used += org.step  # each request costs the org calls (step > 1: others use it too)
+                        header = f"api-usage={org.used}/{org.max}; api-bursts=0/750"
+                    self.send_header("Sforce-Limit-Info", header)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                org = stub.org
+                if org is None or not self.path.startswith("/services/data/v61.0/limits"):
+                    self.reply(
+                        404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+                    )
+                    return
+                with stub.lock:
+                    stub.limits_reads += 1
+                if org.status != 200:
+                    self.reply(org.status, [{"errorCode": "INSUFFICIENT_ACCESS", "message": "no View Setup"}])
+                    return
+                remaining = max(org.max - org.used, 0)
+                self.reply(
+                    200,
+                    {
+                        "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+                        "DailyApiRequests": {"Max": org.max, "Remaining": remaining},
+                    },
+                )
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -123,12 +178,7 @@ class Stub:
                             reply = {"status": "batch", "code": "batch_processed", "results": results}
                     else:
                         status, reply = self.one(parsed, token)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, reply)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -156,8 +206,9 @@ def stub_factory() -> Iterator[Callable[..., Stub]]:
     def make(
         decide: Callable[[dict[str, Any], str, int], tuple[int, Any]],
         decide_request: Callable[[list[Any], str], tuple[int, Any] | None] | None = None,
+        org: OrgLimits | None = None,
     ) -> Stub:
-        stubs.append(Stub(decide, decide_request))
+        stubs.append(Stub(decide, decide_request, org))
         return stubs[-1]
 
     yield make
@@ -896,3 +947,129 @@ def test_json_summary_has_every_category(
         "retried": 0,
     }
     assert document["send"]["requests"] == {"total": 1, "batches": 1, "halved": 0}
+
+
+# -- the org's API budget (fake org: Stub with OrgLimits, built from the REST API Developer Guide) ----
+
+
+def test_budget_is_read_shown_and_counted(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    org = OrgLimits(max=15000, used=1000)
+    stub = stub_factory(lambda body, token, count: written(body), org=org)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 21)])
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert stub.limits_reads == 1
+    assert "API budget: 14000 of 15000 daily API requests remaining; this run may use 7000" in result.err
+    assert "plans 20 (+1 for /limits)" in result.err
+    assert (
+        "API calls used: 21 (allowance 7000, 14000 remaining at the start); the org's usage now 1021/15000"
+        in (result.err)
+    )
+    budget = json.loads(result.out)["apiBudget"]
+    assert (budget["apiCallsUsed"], budget["orgUsage"], budget["stopped"]) == (21, [1021, 15000], None)
+
+
+def test_a_run_over_its_share_of_the_remaining_requests_is_refused(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    org = OrgLimits(max=5000, used=4900)  # 100 left: a 50 % share allows 50
+    stub = stub_factory(lambda body, token, count: written(body), org=org)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 61)])
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "1")
+    assert result.exit_code == 2
+    assert "the run needs 60 API requests (+1 for /limits), more than 50% of the 100" in result.err
+    assert stub.requests == []
+    batched = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "200")
+    assert batched.exit_code == 0, batched.output  # the same rows in batches fit easily
+    assert len(stub.requests) <= 4
+
+
+def test_the_run_stops_when_the_org_nears_its_reserve(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    # 1000 left; the run may use 500, but other clients use 99 calls for each of ours
+    org = OrgLimits(max=10000, used=9000, step=100)
+    stub = stub_factory(lambda body, token, count: written(body), org=org)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 41)])
+    report = tmp_path / "r.jsonl"
+    result = invoke(
+        str(path),
+        "--url",
+        stub.url,
+        "--access-token",
+        "t",
+        "--batch-size",
+        "1",
+        "--concurrency",
+        "1",
+        "--report",
+        str(report),
+    )
+    assert result.exit_code == 1
+    assert "Stopped early: the org has 500 of 10000 daily API requests left (Sforce-Limit-Info)" in result.err
+    assert len(stub.requests) == 4  # answers at 9200, 9300, 9400, 9500 used: the fourth reaches the reserve
+    assert len(report_lines(report)) == 4  # the rest is left for --resume
+
+
+def test_the_run_stops_at_its_own_allowance(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    # 10 left, 5 allowed; the planned 2 fit, but every batch fails; no header: our own count stops it
+    org = OrgLimits(max=1000, used=990, header=False)
+    stub = stub_factory(
+        lambda body, token, count: written(body),
+        lambda array, token: (503, {"status": "retry", "code": "busy"}),
+        org=org,
+    )
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--retry-delay", "0")
+    assert result.exit_code == 1
+    assert "Stopped early: the run used its API allowance (5 requests" in result.err
+    assert len(stub.requests) == 4  # 1 for /limits + 4 posts = 5
+
+
+def test_limits_the_user_may_not_read_refuse_the_run_unless_the_share_is_100(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    org = OrgLimits(max=15000, status=403)
+    stub = stub_factory(lambda body, token, count: written(body), org=org)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": 1}])
+    refused = invoke(str(path), "--url", stub.url, "--access-token", "t")
+    assert refused.exit_code == 2 and "View Setup and Configuration" in refused.err
+    assert stub.requests == []
+    allowed = invoke(str(path), "--url", stub.url, "--access-token", "t", "--max-api-share", "100")
+    assert allowed.exit_code == 0, allowed.output
+    assert "not checked before the start" in allowed.err and len(stub.requests) == 1
+
+
+def test_request_limit_exceeded_stops_the_run(
+    tmp_path: Path, stub_factory: Callable[..., Stub], invoke: Callable[..., Ran]
+) -> None:
+    stub = stub_factory(
+        lambda body, token, count: written(body),
+        lambda array, token: (
+            403,
+            [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+        ),
+    )
+    path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 9)])
+    result = invoke(
+        str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "2", "--concurrency", "1"
+    )
+    assert result.exit_code == 1
+    assert (
+        "Stopped early: the org's daily API request limit is exceeded (403 REQUEST_LIMIT_EXCEEDED)"
+        in result.err
+    )
+    assert len(stub.requests) == 1
+
+
+def test_limit_info_header_parsing() -> None:
+    from jtel_sf.send.budget import parse_limit_info
+
+    assert parse_limit_info("api-usage=10018/100000") == (10018, 100000)
+    assert parse_limit_info("api-usage=110018/100000; api-bursts=1/750") == (110018, 100000)
+    assert parse_limit_info("per-app-api-usage=17/250(appName=x)") is None
+    assert parse_limit_info(None) is None

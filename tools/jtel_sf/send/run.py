@@ -14,13 +14,14 @@ from typing import Any
 from jtel_sf.errors import UsageError
 from jtel_sf.settings import Settings
 
+from .budget import Budget, LimitsUnavailable, read_limits
 from .check import CheckReport, check_input
 from .contract import max_batch_size
 from .progress import Progress, duration, progress_line
 from .report import FinalRows, ReportWriter
 from .runner import Sender, SendOptions, SendResult
 from .source import INVALID, UNREADABLE, check_files, read_rows
-from .target import Target, TokenSource, client_credentials_fetcher, url_target
+from .target import Target, TokenSource, client_credentials_fetcher, limits_url, url_target
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SendRun:
     result: SendResult | None = None
     refused: str | None = None  # why nothing was sent
     check_seconds: float = 0.0
+    budget: Budget | None = None
 
 
 def org_target(auth_kwargs: Mapping[str, Any], settings: Settings) -> Target:
@@ -50,7 +52,7 @@ def org_target(auth_kwargs: Mapping[str, Any], settings: Settings) -> Target:
 
     url = f"{org.instance_url}/services/apexrest/{settings.url_path.strip('/')}"
     tokens = TokenSource(current_token(), fetch if org.can_refresh else None)
-    return Target(url, tokens, f"{url} ({org.method})")
+    return Target(url, tokens, f"{url} ({org.method})", limits_url(org.instance_url, org.api_version))
 
 
 def check_options(options: SendOptions) -> None:
@@ -143,7 +145,10 @@ def send_files(
             server = stack.enter_context(LocalServer(db_path=db_path, settings=settings, quiet=True))
             fetch = client_credentials_fetcher(server.token_url, server.client_id, server.client_secret)
             target = Target(
-                server.endpoint_url, TokenSource(None, fetch), f"local endpoint {server.base_url}"
+                server.endpoint_url,
+                TokenSource(None, fetch),
+                f"local endpoint {server.base_url}",
+                limits_url(server.base_url, settings.api_version),
             )
             echo(f"Local endpoint {server.base_url}, database {server.db_path}")
         elif url:
@@ -152,13 +157,41 @@ def send_files(
                 auth_kwargs.get("access_token"),
                 auth_kwargs.get("client_id"),
                 auth_kwargs.get("client_secret"),
+                settings.api_version,
             )
             echo(f"Sending to {target.description}")
         else:
             target = org_target(auth_kwargs, settings)
             echo(f"Sending to {target.description}")
-        run.result = _send(paths, target, options, check, finals, out)
+        run.budget = budget_for(target, options, check, echo)
+        run.result = _send(paths, target, options, check, finals, out, run.budget)
     return run
+
+
+def budget_for(
+    target: Target, options: SendOptions, check: CheckReport, echo: Callable[[str], Any]
+) -> Budget:
+    """Read the org's limits and refuse a run that would use more than its share."""
+    if target.limits_url is None:
+        return Budget(None, options.max_api_share)
+    try:
+        limits = read_limits(target)
+    except LimitsUnavailable as exc:
+        echo(f"API budget: not checked ({exc}: not a Salesforce org)")
+        return Budget(None, options.max_api_share)
+    except UsageError:
+        if options.max_api_share < 100:
+            raise
+        echo("API budget: /limits not readable (403); --max-api-share 100: not checked before the start")
+        return Budget(None, options.max_api_share)
+    budget = Budget(limits, options.max_api_share)
+    echo(
+        f"API budget: {limits.remaining} of {limits.max} daily API requests remaining; this run may use "
+        f"{budget.allowance} (--max-api-share {options.max_api_share:g}%) and plans "
+        f"{check.planned_requests} (+1 for /limits)."
+    )
+    budget.refuse_if_over(check.planned_requests)
+    return budget
 
 
 def _send(
@@ -168,8 +201,10 @@ def _send(
     check: CheckReport,
     finals: FinalRows | None,
     out: Any,
+    budget: Budget,
 ) -> SendResult:
-    sender = Sender(target, options, out=out)
+    sender = Sender(target, options, out=out, on_reply=budget.observe, before_request=budget.before_request)
+    budget.attach(sender.stop)
     if options.report is not None:
         sender.report = ReportWriter(options.report)
     rows = (
@@ -218,8 +253,8 @@ def summary(run: SendRun) -> list[str]:
     if run.options.dry_run:
         lines.append(
             f"Dry run: {check.to_send} rows would be sent in {check.planned_requests} endpoint requests "
-            f"(--batch-size {size}, --concurrency {run.options.concurrency}; retries not included); "
-            "nothing sent."
+            f"(--batch-size {size}, --concurrency {run.options.concurrency}; +1 to read /limits against an "
+            "org; retries not included); nothing sent."
         )
         return lines
     if run.refused:
@@ -237,6 +272,15 @@ def summary(run: SendRun) -> list[str]:
         f"Requests: {c.requests} to the endpoint ({c.batches} batches of up to {size} rows, "
         f"{c.halved} halved after a 413); {c.requests / c.sent if c.sent else 0:.3f} requests a row."
     )
+    budget = run.budget
+    if budget is not None:
+        text = f"API calls used: {budget.used}"
+        if budget.limits is not None:
+            text += f" (allowance {budget.allowance}, {budget.limits.remaining} remaining at the start)"
+        if budget.org_usage is not None:
+            used, limit = budget.org_usage
+            text += f"; the org's usage now {used}/{limit} (Sforce-Limit-Info)"
+        lines.append(text + ".")
     lines.extend(f"  failed: {reason}" for reason in result.failures[:10])
     if result.aborted:
         lines.append(f"Stopped early: {result.aborted}")
@@ -252,6 +296,8 @@ def summary_document(run: SendRun) -> dict[str, Any]:
         "check": run.check.as_dict(),
         "refused": run.refused,
     }
+    if run.budget is not None:
+        document["apiBudget"] = run.budget.as_dict()
     if run.result is not None:
         c = run.result.counts
         document["send"] = {
