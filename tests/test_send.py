@@ -1073,3 +1073,17 @@ def test_limit_info_header_parsing() -> None:
     assert parse_limit_info("api-usage=110018/100000; api-bursts=1/750") == (110018, 100000)
     assert parse_limit_info("per-app-api-usage=17/250(appName=x)") is None
     assert parse_limit_info(None) is None
+
+
+def test_the_shipped_examples_are_valid_and_the_csv_holds_the_same_rows(invoke: Callable[..., Ran]) -> None:
+    root = Path(__file__).resolve().parent.parent / "examples"
+    jsonl = list(read_rows([root / "calls.jsonl"]))
+    csv_rows = list(read_rows([root / "calls.csv"]))
+    assert [r.kind for r in jsonl] == ["valid"] * 7
+    assert [r.row_key for r in jsonl] == [r.row_key for r in csv_rows]
+    seed = [r for r in jsonl if r.call_key == "1234567"]
+    assert len(seed) == 5  # the seed's five-row call
+    result = invoke(str(root / "calls.jsonl"), str(root / "calls.csv"), "--dry-run", "--batch-size", "1")
+    assert result.exit_code == 0, result.output
+    assert "14 rows to write, 0 rejected by the contract, 0 unreadable" in result.err
+    assert "14 rows would be sent in 14 endpoint requests" in result.err
