@@ -12,6 +12,9 @@ formats used here are Salesforce's documented ones (REST API Developer Guide):
   while an org bursts;
 - an org over its limit answers ``403`` with errorCode ``REQUEST_LIMIT_EXCEEDED``.
 
+Whether Apex REST answers (``/services/apexrest/...``) carry the header is not documented there and
+could not be checked without an org; the run's own count of requests does not depend on it.
+
 The policy: the run may use ``--max-api-share`` percent of what remains when it starts (the
 *allowance*); the rest is the *reserve* for everybody else. A run planned to need more is refused
 before anything is sent. While running, the run stops (resumable with --resume) when its own calls

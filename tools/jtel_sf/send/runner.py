@@ -76,13 +76,10 @@ class Counts:
     retried: int = 0  # row re-sends
     failed: int = 0  # rows without a final answer
     skipped: int = 0  # rows already final in the report (--resume)
-    parsed: int = 0
-    other: int = 0
+    other: int = 0  # final answers outside the four row statuses (e.g. a line that was an array)
     requests: int = 0  # HTTP requests to the endpoint
     batches: int = 0  # of those, JSON arrays
     halved: int = 0  # batches split in two after a 413
-    unreadable: int = 0  # lines that are no JSON object (sent only with --send-invalid)
-    invalid: int = 0  # rows that break a contract rule (sent only with --send-invalid)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
