@@ -14,6 +14,7 @@ from jtel_sf.engine.body import parse_body
 from jtel_sf.settings import Settings
 
 CLASSES = Path(__file__).resolve().parents[1] / "force-app" / "main" / "default" / "classes"
+TEST_CLASSES = Path(__file__).resolve().parents[1] / "force-app" / "test" / "default" / "classes"
 
 
 def _apex_string_constant(source: str, name: str) -> str:
@@ -31,7 +32,7 @@ def test_apex_settings_defaults_equal_the_python_defaults() -> None:
 
 
 def test_the_apex_row_key_vector_is_what_the_python_engine_computes() -> None:
-    source = (CLASSES / "JtelPayloadParserTest.cls").read_text(encoding="utf-8")
+    source = (TEST_CLASSES / "JtelPayloadParserTest.cls").read_text(encoding="utf-8")
     test = source[source.index("computesTheSameRowKeyAsThePythonEngine") :]
     body = _apex_string_constant(test.replace("String body =", "static final String BODY ="), "BODY")
     expected = re.search(r"'([0-9a-f]{64})'", test)
