@@ -140,6 +140,8 @@ def send_command(
         str(concurrency),
         "--no-progress",
         "--json",
+        "--max-api-share",  # a local endpoint with /limits (a Developer Edition's 15,000) must not refuse
+        "100",
         *(extra or []),
     ]
 

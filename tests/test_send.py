@@ -693,6 +693,12 @@ def test_rate_limiter_spaces_requests_evenly(monkeypatch: pytest.MonkeyPatch) ->
     assert slept == [0.25, 0.5, 0.75]  # the first goes at once, then one slot every 1/4 s
     runner.RateLimiter(None).wait()
     assert len(slept) == 3
+    batches = runner.RateLimiter(10.0)  # rows a second: a batch takes one slot per row
+    slept.clear()
+    batches.wait(20)
+    batches.wait(5)
+    batches.wait(1)
+    assert slept == [2.0, 2.5]
 
 
 def test_final_rows_merge_sorted_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
