@@ -242,7 +242,20 @@ def main() -> None:
     text = render(results, rows, single_rows)
     print(text)
     if not args.quick:
-        (ROOT / "benchmarks" / "results.md").write_text(text, encoding="utf-8")
+        write_block(ROOT / "benchmarks" / "results.md", text)
+
+
+def write_block(path: Path, text: str) -> None:
+    """Replace this benchmark's block in results.md, keeping the other benchmarks' blocks."""
+    begin, end = "<!-- bench_send.py: begin -->", "<!-- bench_send.py: end -->"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    if begin in old and end in old:
+        before, rest = old[: old.index(begin)], old[old.index(end) + len(end) :].lstrip("\n")
+    else:
+        before, rest = "", old
+    new = before + block + ("\n" + rest if rest.strip() else "")
+    path.write_text(new, encoding="utf-8")
 
 
 def render(results: dict[str, Any], rows: int, single_rows: int) -> str:
@@ -259,7 +272,7 @@ def render(results: dict[str, Any], rows: int, single_rows: int) -> str:
     lines = [
         "# send benchmark results",
         "",
-        "Produced by `python benchmarks/bench_send.py` (writes this file). A measurement on one machine,",
+        "Produced by `python benchmarks/bench_send.py` (writes this block). A measurement on one machine,",
         "not a test; numbers vary with the machine and its load.",
         "",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from jtel_sf.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "[SELECT Id FROM User WHERE Username = :username AND IsActive = TRUE WITH USER_MODE LIMIT 1]"
 
 
 def _verify(path: Path) -> tuple[int, dict]:
-    result = CliRunner().invoke(cli, ["verify", str(path), "--json"])
-    start = result.output.index("{")
-    return result.exit_code, json.loads(result.output[start:])
+    # Through the entry point: the --json envelope is printed by the error edge (cli.main).
+    proc = subprocess.run(
+        [sys.executable, "-m", "jtel_sf.cli", "verify", str(path), "--json"], capture_output=True, text=True
+    )
+    return proc.returncode, json.loads(proc.stdout)["result"]
 
 
 def test_shipped_force_app_has_zero_findings() -> None:
@@ -64,6 +65,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
         ),
         encoding="utf-8",
     )
+    layouts = project / "force-app/main/default/objects/JtelCall__c/compactLayouts"
+    compact = layouts / "JtelCallCompact.compactLayout-meta.xml"
+    text = compact.read_text(encoding="utf-8")
+    compact.write_text(text.replace("    <fullName>JtelCallCompact</fullName>\n", ""), encoding="utf-8")
     return _verify(project / "force-app")
 
 
@@ -94,3 +99,10 @@ def test_planted_soql_in_a_loop_is_reported(planted: tuple[int, dict]) -> None:
     _, report = planted
     rules = _rules(report, "JtelUserSelector.cls")
     assert any(check == "pmd" and "Loop" in rule for check, rule, _ in rules), report["findings"]
+
+
+def test_planted_platform_rule_violation_is_reported_at_its_file_and_line(planted: tuple[int, dict]) -> None:
+    """The platform rulebook runs in the command (every rule's own plant: tests/test_platform_rules.py)."""
+    _, report = planted
+    rules = _rules(report, "JtelCallCompact.compactLayout-meta.xml")
+    assert ("platform", "decomposed-fullname", 2) in rules, report["findings"]

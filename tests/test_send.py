@@ -753,7 +753,7 @@ def test_ten_thousand_rows_in_batches_of_200_are_stored_once_in_at_most_60_reque
         assert len(keys) == len(set(keys)) == 10_000
         assert store.count("JtelCall__c") == 2000
     assert len(requests_seen) <= 60
-    document = json.loads(result.out)
+    document = json.loads(result.out)["result"]
     assert document["send"]["requests"]["total"] == len(requests_seen)
     assert document["send"]["rows"]["written"] == 10_000
 
@@ -791,7 +791,7 @@ def test_dry_run_reports_the_contracts_errors_for_every_rejected_case(
     path.write_bytes(b"".join(line + b"\n" for _, line, _, _ in cases) + json.dumps(five_rows(1)[0]).encode())
     result = invoke(str(path), "--dry-run", "--json")
     assert result.exit_code == 1, result.output  # problems found: a dry run is a usable pre-flight check
-    check = json.loads(result.out)["check"]
+    check = json.loads(result.out)["result"]["check"]
     assert (check["wouldWrite"], check["rejected"], check["unreadable"]) == (
         1,
         sum(1 for c in cases if c[2] == "rejected"),
@@ -939,7 +939,7 @@ def test_json_summary_has_every_category(
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--json", "--concurrency", "1")
     assert result.exit_code == 0, result.output
-    document = json.loads(result.out)
+    document = json.loads(result.out)["result"]
     assert document["check"]["wouldWrite"] == 3 and document["check"]["plannedRequests"] == 1
     assert document["send"]["rows"] == {
         "sent": 3,
@@ -973,7 +973,7 @@ def test_budget_is_read_shown_and_counted(
         "API calls used: 21 (allowance 7000, 14000 remaining at the start); the org's usage now 1021/15000"
         in (result.err)
     )
-    budget = json.loads(result.out)["apiBudget"]
+    budget = json.loads(result.out)["result"]["apiBudget"]
     assert (budget["apiCallsUsed"], budget["orgUsage"], budget["stopped"]) == (21, [1021, 15000], None)
 
 

@@ -4,7 +4,8 @@ Ways in, tried in this order (the first one whose inputs are complete wins):
 
 1. ``access-token``: ``--access-token`` + ``--instance-url`` (or ``SF_ACCESS_TOKEN`` +
    ``SF_INSTANCE_URL``, read by the click options).
-2. ``sf-cli``: ``--target-org ALIAS`` through the Salesforce CLI when it is installed
+2. ``sf-cli``: ``--target-org ALIAS``: one of jtel-sf's own scratch orgs (``jtel-sf org create``),
+   else through the Salesforce CLI when it is installed
    (``sf org auth show-access-token``: ``sf org display`` hides the token since mid-2026).
 3. ``client-credentials``: client id + secret against the My Domain URL (what jtel itself uses).
 4. ``jwt-bearer``: client id + private key file + username; audience login or test.
@@ -33,23 +34,12 @@ from urllib.parse import urlparse
 import requests
 
 from .errors import AuthError, JtelSfError, UsageError
+from .login import LOGIN_OPTION_NAMES
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 HTTP_TIMEOUT = 60  # seconds for one HTTP exchange with the org
-_AUTH_OPTION_NAMES = (
-    "instance_url",
-    "access_token",
-    "target_org",
-    "client_id",
-    "client_secret",
-    "jwt_key_file",
-    "username",
-    "password",
-    "security_token",
-    "login_domain",
-    "api_version",
-)
+_AUTH_OPTION_NAMES = LOGIN_OPTION_NAMES  # one list: options.login_options builds the options from it
 PASSWORD_FLOW_WARNING = (
     "Warning: the username-password flow is being retired by Salesforce (blocked in new orgs, "
     "SOAP login removed from API 65.0). Switch to --client-id/--client-secret (client credentials) "
@@ -589,6 +579,12 @@ def connect(
         return session(options.access_token, instance, "access-token", None)
 
     if options.target_org:
+        # jtel-sf's own scratch orgs first (`jtel-sf org create`), then the sf CLI's aliases.
+        from .org.scratch_registry import session_for_alias
+
+        own = session_for_alias(options.target_org, api_version)
+        if own is not None:
+            return own
 
         def via_cli() -> tuple[str, str]:
             return _sf_cli(options, sf_runner)

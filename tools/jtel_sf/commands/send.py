@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import AuthError, CheckFailed, UsageError
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option
+from ..output import emit
 from ..send.contract import max_batch_size
 from ..send.run import send_files, summary, summary_document
 from ..send.runner import DEFAULT_BATCH_SIZE, SendOptions
-from ..settings import load_settings
+from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf send calls.jsonl --dry-run", "check every line with the contract and plan the requests"),
+    ("jtel-sf send calls.jsonl --local", "to a local endpoint started for the run"),
+    (
+        "jtel-sf send calls.csv -o prod --report r.jsonl",
+        "to an org in batches of 200, every row's answer in r.jsonl",
+    ),
+    ("jtel-sf send calls.csv -o prod --report r.jsonl --resume", "continue a run that was stopped"),
+    (
+        "jtel-sf send calls.jsonl --url URL --client-id ID --client-secret S --batch-size 1",
+        "one row a request, as jtel",
+    ),
+]
+EXIT_CODES = {
+    0: "every row got a final answer (written, duplicate, not_found, rejected); --dry-run: all lines valid",
+    1: "rows without a final answer, a run stopped (API budget), unreadable lines sent with --send-invalid; "
+    "--dry-run: rejected or unreadable lines",
+    2: "refused before sending: bad options, a binary file, rejected or unreadable lines, over the API "
+    "budget; the endpoint refused the token (401) twice",
+}
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", help="Endpoint URL (.../services/apexrest/jtelACD/writeCallStatistics).")
 @click.option("--local", is_flag=True, help="Start a local endpoint for the run and send to it.")
@@ -26,7 +47,6 @@ from ..settings import load_settings
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --local: the database to use (default: a temporary one).",
 )
-@org_auth_options
 @click.option(
     "--batch-size",
     default=DEFAULT_BATCH_SIZE,
@@ -81,11 +101,8 @@ from ..settings import load_settings
     help="Progress line on stderr (default: only when stderr is a terminal).",
 )
 @json_option
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (URL path, time zone for --local). Default: the project's, else built-in defaults.",
-)
+@settings_option
+@login_options
 def send(
     files: tuple[Path, ...],
     url: str | None,
@@ -104,7 +121,7 @@ def send(
     max_api_share: float,
     progress: bool | None,
     as_json: bool,
-    config: Path | None,
+    settings: Settings,
     **auth: Any,
 ) -> None:
     """Replay jtel statistics rows (JSON Lines or CSV with jtel's field names; docs/send.md).
@@ -117,7 +134,6 @@ def send(
     watched while running. With --report every row's answer is a JSON line, and --resume continues
     a stopped run without loss or duplicates.
     """
-    settings = load_settings(None, config)
     options = SendOptions(
         concurrency=concurrency,
         rate=rate,
@@ -148,8 +164,7 @@ def send(
     )
     for line in summary(run):
         echo(line)
-    if as_json:
-        click.echo(json.dumps(summary_document(run), indent=2))
+    emit(summary_document(run))
     check = run.check
     if run.refused:
         raise UsageError(
