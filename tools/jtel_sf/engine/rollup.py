@@ -8,22 +8,21 @@ Task's field values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jtel_sf.contract import load_outcomes
+from jtel_sf.contract import load_limits, load_outcomes
 from jtel_sf.settings import Settings
 
 from .body import Row
-from .time import format_instant, to_utc, zone
+from .time import format_instant, stored_instant, to_utc, zone
 
 LINKED = "Linked"
 UNLINKED = "Unlinked"
 NO_RECORD = "NoRecord"
 JOIN = "; "
 TEXT_LIMIT = 255
-DESCRIPTION_LIMIT = 32000
 LEG_FIELDS = (
     "AcdAgentGroupsName",
     "AgentUID",
@@ -54,7 +53,8 @@ class CallRow:
 
 
 def _instant(value: object, time_zone: str) -> datetime | None:
-    return to_utc(value, time_zone) if isinstance(value, datetime) else None
+    """The stored instant (whole seconds), as the roll-up reads it back in the org."""
+    return stored_instant(value, time_zone) if isinstance(value, datetime) else None
 
 
 def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
@@ -74,16 +74,21 @@ def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
     return sorted(rows, key=key)
 
 
-def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
-    """The first row of each distinct leg, in canonical order."""
+def legs(ordered: Sequence[CallRow], time_zone: str) -> list[CallRow]:
+    """The first row of each distinct leg, in canonical order; date-times compared as the stored
+    instants (whole seconds), as the Apex compares them."""
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        leg = tuple(item.get(name) for name in LEG_FIELDS)
+        leg = tuple(_stored(item.get(name), time_zone) for name in LEG_FIELDS)
         if leg not in seen:
             seen.add(leg)
             result.append(item)
     return result
+
+
+def _stored(value: object, time_zone: str) -> object:
+    return stored_instant(value, time_zone) if isinstance(value, datetime) else value
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
@@ -108,8 +113,11 @@ def _cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
     return text[:limit]
 
 
-def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
-    """The JtelCall__c field values (without Id, TaskId__c and HandledBy__c's record check).
+def roll_up(
+    rows: Iterable[CallRow], time_zone: str, can_own: Callable[[str], bool] = lambda user_id: True
+) -> dict[str, object]:
+    """The JtelCall__c field values (without Id and TaskId__c). ``HandledBy__c`` is left empty for
+    an agent who is no longer an active user (``can_own``), as the Apex does.
 
     Date-times are Salesforce REST text (``...+0000``); absent values are None.
     """
@@ -122,7 +130,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
     starts = [m for m in (_instant(i.get("dtCallStart"), time_zone) for i in ordered) if m]
     ends = [m for m in (_instant(i.get("dtCallEnd"), time_zone) for i in ordered) if m]
     answered = any(item.get("CONNRES") == 1 for item in ordered)
-    call_legs = legs(ordered)
+    call_legs = legs(ordered, time_zone)
     talk = 0
     for leg in call_legs:
         duration = leg.get("nDuration")
@@ -155,7 +163,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "AgentsTried__c": _cut(JOIN.join(agents)),
         "AgentsTriedCount__c": len(agents),
         "HandledByAgentUID__c": _cut(handled.get("AgentUID")) if handled else None,  # type: ignore[arg-type]
-        "HandledBy__c": handled.agent_user_id if handled else None,
+        "HandledBy__c": _handled_by(handled, can_own),
         "TransactionCodes__c": _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey"))),
         "ResultCode__c": result_code,
         "Result__c": outcomes.result_label(result_code),
@@ -165,6 +173,11 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "LinkStatus__c": link_status,
         "TimeZone__c": time_zone,
     }
+
+
+def _handled_by(handled: CallRow | None, can_own: Callable[[str], bool]) -> str | None:
+    user_id = handled.agent_user_id if handled else None
+    return user_id if user_id and can_own(user_id) else None
 
 
 def wants_task(call: dict[str, object], settings: Settings) -> bool:
@@ -180,13 +193,16 @@ def choose_owner(
     time_zone: str,
     fallback_owner_id: str | None,
     running_user_id: str,
+    can_own: Callable[[str], bool] = lambda user_id: True,
 ) -> str:
-    """HandledBy user; else the first matched agent in canonical order; else fallback; else running user."""
+    """HandledBy user; else the first matched agent in canonical order, each only while ``can_own``
+    (an active Standard user: an agent deactivated since must not make later rows fail); else
+    fallback; else running user."""
     handled = call.get("HandledBy__c")
-    if isinstance(handled, str) and handled:
+    if isinstance(handled, str) and handled and can_own(handled):
         return handled
     for item in canonical_order(rows, time_zone):
-        if item.agent_user_id:
+        if item.agent_user_id and can_own(item.agent_user_id):
             return item.agent_user_id
     return fallback_owner_id or running_user_id
 
@@ -210,7 +226,7 @@ def render_subject(template: str, call: dict[str, object]) -> str:
         value = values[name]
         return "" if value is None else str(value)
 
-    return _PLACEHOLDER_RE.sub(replace, template)[:TEXT_LIMIT]
+    return _PLACEHOLDER_RE.sub(replace, template)[: load_limits().subject_max_length]
 
 
 def _local_time(value: object, time_zone: str) -> str:
@@ -226,7 +242,7 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
     outcomes = load_outcomes()
     ordered = canonical_order(rows, time_zone)
     lines = []
-    for leg in legs(ordered):
+    for leg in legs(ordered, time_zone):
         connres = leg.get("CONNRES")
         duration = leg.get("nDuration")
         lines.append(
@@ -239,7 +255,7 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
     codes = _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey")))
     if codes:
         lines.append("Transaction codes: " + codes)
-    return "\n".join(lines)[:DESCRIPTION_LIMIT]
+    return "\n".join(lines)[: load_limits().description_max_length]
 
 
 def activity_date(rows: Iterable[CallRow], time_zone: str) -> str | None:
@@ -249,6 +265,11 @@ def activity_date(rows: Iterable[CallRow], time_zone: str) -> str | None:
         return None
     earliest = min(starts, key=lambda local: to_utc(local, time_zone))  # type: ignore[arg-type]
     return earliest.date().isoformat()  # type: ignore[union-attr]
+
+
+def _call_duration(talk_time: object) -> int:
+    seconds = int(talk_time) if isinstance(talk_time, int | float) else 0
+    return min(seconds, load_limits().call_duration_max)
 
 
 def task_values(
@@ -271,7 +292,8 @@ def task_values(
         "Priority": "Normal",
         "CallType": "Outbound" if call.get("Direction__c") == "Outbound" else "Inbound",
         "CallObject": call.get("CallKey__c"),
-        "CallDurationInSeconds": call.get("TalkTimeSeconds__c"),
+        # Task.CallDurationInSeconds holds 8 digits (fields.json taskLimits): a longer talk time is capped
+        "CallDurationInSeconds": _call_duration(call.get("TalkTimeSeconds__c")),
         "CallDisposition": call.get("Result__c"),
         "ActivityDate": activity_date(rows, settings.time_zone),
         "Description": describe(rows, settings.time_zone),

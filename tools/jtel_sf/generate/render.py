@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_outcomes
+from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_limits, load_outcomes
 from ..settings import Settings
 from . import permissions
 from .filters import FILTERS, TEXT_KINDS
@@ -159,6 +159,7 @@ def render_all(
         "settings": settings,
         "fields": fields,
         "outcomes": load_outcomes(),
+        "limits": load_limits(),
         "cases": _case_methods(load_cases(cases_dir)),
     }
     out: list[RenderedFile] = []
@@ -181,7 +182,9 @@ def render_all(
     )
     merged = dict(project_files)
     merged.update({f.path: f.content for f in out if f.path.startswith(ROW_FIELDS_DIR + "/")})
-    perms = permissions.build_permission_set(merged, label="jtel Call Statistics Integration")
+    perms = permissions.build_permission_set(
+        merged, label="jtel Call Statistics Integration", agent_match_field=settings.agent_match_field
+    )
     out.append(
         RenderedFile(
             f"{PERMISSION_SETS_DIR}/{settings.permission_set}.permissionset-meta.xml",
