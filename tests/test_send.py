@@ -777,7 +777,11 @@ def contract_rejections() -> list[tuple[str, bytes, str, list[tuple[str | None, 
             if not line.strip() or b"\n" in line:
                 continue  # a blank line is no row; one line holds one body
             assert b"{{" not in line, case.name
-            kind = "rejected" if isinstance(step.get("body"), dict) else "unreadable"
+            try:
+                is_object = isinstance(json.loads(line), dict)
+            except ValueError:
+                is_object = False
+            kind = "rejected" if is_object else "unreadable"
             found.append((case.name, line, kind, [(e["field"], e["code"]) for e in expect["errors"]]))
     return found
 
@@ -802,7 +806,8 @@ def test_dry_run_reports_the_contracts_errors_for_every_rejected_case(
         problem = by_line[number]
         assert problem["kind"] == kind, name
         assert [(e["field"], e["code"]) for e in problem["errors"]] == errors, name
-    assert "in.jsonl:1: rejected: AgentUID: too_long; bOutbound: out_of_range" in result.err
+    every_rule = 1 + [name for name, _, _, _ in cases].index("rejected_for_every_broken_rule")
+    assert f"in.jsonl:{every_rule}: rejected: AgentUID: too_long; bOutbound: out_of_range" in result.err
     assert "Dry run: 1 rows would be sent in 1 endpoint requests" in result.err
 
 
