@@ -988,10 +988,14 @@ def test_a_run_over_its_share_of_the_remaining_requests_is_refused(
     org = OrgLimits(max=5000, used=4900)  # 100 left: a 50 % share allows 50
     stub = stub_factory(lambda body, token, count: written(body), org=org)
     path = write_jsonl(tmp_path / "in.jsonl", [{"jtelStatisticsPartAID": n} for n in range(1, 61)])
-    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "1")
+    result = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "1", "--json")
     assert result.exit_code == 2
     assert "the run needs 60 API requests (+1 for /limits), more than 50% of the 100" in result.err
+    assert "Hint: Use a larger --batch-size" in result.err
     assert stub.requests == []
+    envelope = json.loads(result.out)
+    assert envelope["name"] == "UsageError" and envelope["result"]["check"]["plannedRequests"] == 60
+    assert envelope["result"]["apiBudget"]["allowance"] == 50
     batched = invoke(str(path), "--url", stub.url, "--access-token", "t", "--batch-size", "200")
     assert batched.exit_code == 0, batched.output  # the same rows in batches fit easily
     assert len(stub.requests) <= 4

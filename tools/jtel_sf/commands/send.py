@@ -169,7 +169,8 @@ def send(
     if run.refused:
         raise UsageError(
             run.refused,
-            hint="Fix the lines listed above, or give --send-invalid to send them anyway (to be rejected).",
+            hint=run.refused_hint
+            or "Fix the lines listed above, or give --send-invalid to send them anyway (to be rejected).",
         )
     if dry_run:
         if check.invalid or check.unreadable:

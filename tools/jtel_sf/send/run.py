@@ -32,6 +32,7 @@ class SendRun:
     options: SendOptions
     result: SendResult | None = None
     refused: str | None = None  # why nothing was sent
+    refused_hint: str | None = None
     check_seconds: float = 0.0
     budget: Budget | None = None
 
@@ -164,6 +165,11 @@ def send_files(
             target = org_target(auth_kwargs, settings)
             echo(f"Sending to {target.description}")
         run.budget = budget_for(target, options, check, echo)
+        try:
+            run.budget.refuse_if_over(check.planned_requests)
+        except UsageError as exc:  # refused like bad input: the summary and --json still come
+            run.refused, run.refused_hint = str(exc), exc.hint
+            return run
         run.result = _send(paths, target, options, check, finals, out, run.budget)
     return run
 
@@ -190,7 +196,6 @@ def budget_for(
         f"{budget.allowance} (--max-api-share {options.max_api_share:g}%) and plans "
         f"{check.planned_requests} (+1 for /limits)."
     )
-    budget.refuse_if_over(check.planned_requests)
     return budget
 
 
