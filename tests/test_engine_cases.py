@@ -75,12 +75,27 @@ class Sim:
         self.rows: dict[str, CallRow] = {}
         self.codes: dict[str, str] = {}
         self.quarantine: dict[str, int] = {}
+        self.frozen: dict[int, tuple[set[str], list[CallRow]]] = {}  # call -> (kept keys, rows at purge)
+
+    def purge(self, call_ids: list[int]) -> None:
+        """Retention (docs/contract.md): the call keeps its rows' keys and its roll-up; the rows go."""
+        for call_id in call_ids:
+            rows = [r for r in self.rows.values() if r.row.call_id == call_id]
+            self.frozen[call_id] = ({r.row.row_key for r in rows}, rows)
+            for row in rows:
+                del self.rows[row.row.row_key]
 
     def element(self, raw: bytes, element: Row | Invalid) -> Answer:
         if isinstance(element, Invalid):
             key = body_key(raw)
             self.quarantine[key] = self.quarantine.get(key, 0) + 1
             return answer("invalid_payload", self.settings, call_id=element.call_id, errors=element.errors)
+        if element.call_id in self.frozen:
+            if element.row_key in self.frozen[element.call_id][0]:
+                return answer("already_stored", self.settings)
+            key = body_key(raw)
+            self.quarantine[key] = self.quarantine.get(key, 0) + 1
+            return answer("call_archived", self.settings)
         if element.row_key in self.rows:
             code = self.codes[element.row_key]
             return answer("already_stored" if code.startswith("ok") else code, self.settings)
@@ -153,6 +168,9 @@ def test_case_through_the_engine(case: ContractCase) -> None:
     calls = {"call": 900001}
     sim = Sim(existing, settings)
     for index, step in enumerate(case.steps):
+        if "purge" in step:
+            sim.purge(list(calls.values()))
+            continue
         if "rawBody" in step:
             raw = expand(step["rawBody"], refs, calls).encode()
         else:
@@ -165,6 +183,8 @@ def test_case_through_the_engine(case: ContractCase) -> None:
             assert set(sim.quarantine) == set(before[1])
     effects = case.effects
     call_rows = [r for r in sim.rows.values() if r.row.call_id == calls["call"]]
+    if calls["call"] in sim.frozen:  # the frozen roll-up is the one of the rows at purge time
+        call_rows = sim.frozen[calls["call"]][1]
     if "rows" in effects:  # rows of all the case's calls
         assert len([r for r in sim.rows.values() if r.row.call_id in calls.values()]) == effects["rows"]
     if "quarantined" in effects:

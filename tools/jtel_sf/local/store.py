@@ -105,6 +105,17 @@ class Busy(Exception):
     """The database stayed locked longer than the busy timeout."""
 
 
+class CallArchived(Exception):
+    """A row never seen before for a call whose rows retention deleted (docs/contract.md, Retention)."""
+
+
+# Retention (docs/contract.md, Retention; Apex JtelRetentionService): the call keeps its deleted rows' keys.
+PURGED_KEYS_FIELD = "PurgedRowKeys__c"
+PURGED_AT_FIELD = "RowsPurged__c"
+KEY_SEPARATOR = "\n"
+CLOSED_QUARANTINE_STATUSES = ("Reprocessed", "Discarded")
+
+
 class RequiredFieldMissing(Exception):
     def __init__(self, fields: list[str]) -> None:
         super().__init__(", ".join(fields))
@@ -508,6 +519,15 @@ class Store:
                 stored = json.loads(existing[0])
                 code = "already_stored" if stored.get("Outcome__c") == "written" else stored["AnswerCode__c"]
                 return answer(code, settings, call_id=call_key, row_key=row.row_key)
+            frozen = cur.execute(
+                "SELECT fields FROM records WHERE sobject = ? AND ext_key = ?", (CALL, call_key)
+            ).fetchone()
+            frozen_fields = json.loads(frozen[0]) if frozen else {}
+            if frozen_fields.get(PURGED_AT_FIELD):
+                kept = (frozen_fields.get(PURGED_KEYS_FIELD) or "").split(KEY_SEPARATOR)
+                if row.row_key in kept:
+                    return answer("already_stored", settings, call_id=call_key, row_key=row.row_key)
+                raise CallArchived(call_key)
             code, link_status, record_id, record_type = self._link(cur, row.get("SalesForceID"))  # type: ignore[arg-type]
             agent_user_id = self._match_agent(cur, row.get("AgentUID"), settings)  # type: ignore[arg-type]
             call = cur.execute(
@@ -595,6 +615,8 @@ class Store:
             if simulated is not None:
                 return simulated
             return self.write_row(element, settings)
+        except CallArchived:
+            return self.archived(raw, element, settings)  # type: ignore[arg-type]
         except Busy:
             return answer("busy", settings, message="The local database is busy; resend later.")
         except Exception as exc:  # the contract: unexpected failures are quarantined
@@ -642,6 +664,56 @@ class Store:
         self.quarantine(raw, row.raw, errors, code, result.http, call_key)
         result.body["quarantineKey"] = key
         return result
+
+    def archived(self, raw: bytes, row: Row, settings: Settings) -> Answer:
+        """409 call_archived for a new row of a frozen call, with the body quarantined."""
+        call_key = str(row.call_id)
+        result = answer("call_archived", settings, call_id=call_key, row_key=row.row_key)
+        self.quarantine(raw, row.raw, [], "call_archived", result.http, call_key)
+        result.body["quarantineKey"] = body_mod.body_key(raw)
+        return result
+
+    # -- retention ------------------------------------------------------------------------------
+    def purge_rows(self, *, ended_before: str | None = None, call_keys: list[str] | None = None) -> int:
+        """Delete the rows of unpurged calls that ended before ``ended_before`` (an ISO instant; calls
+        without an end by their creation) or whose keys are given, keeping the rows' keys on the call
+        and freezing it, as JtelRetentionService.purgeRows does. Returns the number of rows deleted."""
+        deleted = 0
+        with self.transaction() as cur:
+            query = "SELECT id, ext_key, fields FROM records WHERE sobject = ?"
+            calls = cur.execute(query, (CALL,)).fetchall()
+            for call_id, call_key, fields_text in calls:
+                fields = json.loads(fields_text)
+                if fields.get(PURGED_AT_FIELD):
+                    continue
+                ended = fields.get("CallEnd__c") or fields.get("CreatedDate")
+                due = (call_keys is not None and call_key in call_keys) or (
+                    ended_before is not None and ended is not None and ended < ended_before
+                )
+                if not due:
+                    continue
+                rows = cur.execute(
+                    "SELECT id, ext_key FROM records WHERE parent_id = ? AND sobject = ?", (call_id, ROW)
+                ).fetchall()
+                keys = KEY_SEPARATOR.join(sorted(str(key) for _, key in rows))
+                self._update(cur, call_id, {PURGED_AT_FIELD: now_instant(), PURGED_KEYS_FIELD: keys})
+                cur.executemany("DELETE FROM records WHERE id = ?", [(row_id,) for row_id, _ in rows])
+                deleted += len(rows)
+        return deleted
+
+    def purge_quarantine(self, changed_before: str) -> int:
+        """Delete reprocessed or discarded quarantine records last changed before ``changed_before``."""
+        with self.transaction() as cur:
+            doomed = [
+                record_id
+                for record_id, fields_text in cur.execute(
+                    "SELECT id, fields FROM records WHERE sobject = ?", (QUARANTINE,)
+                ).fetchall()
+                if (f := json.loads(fields_text)).get("Status__c") in CLOSED_QUARANTINE_STATUSES
+                and str(f.get("LastModifiedDate") or "") < changed_before
+            ]
+            cur.executemany("DELETE FROM records WHERE id = ?", [(record_id,) for record_id in doomed])
+        return len(doomed)
 
     def unexpected(self, raw: bytes, exc: BaseException, settings: Settings) -> Answer:
         # The exception's text may name internals: jtel gets a generic message, the quarantine
