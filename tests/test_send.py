@@ -767,7 +767,7 @@ def contract_rejections() -> list[tuple[str, bytes, str, list[tuple[str | None, 
     found = []
     for case in load_cases():
         for step in case.steps:
-            expect = step["expect"]
+            expect = step.get("expect") or {}
             if expect.get("code") != "invalid_payload":
                 continue
             if "body" in step:
