@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str] | str] = {
     ),
     "send": (
         "jtel_sf.commands.send:send",
-        "Replay jtel statistics rows (JSON Lines or CSV with jtel's field names), one row per request.",
+        "Replay jtel statistics rows (JSON Lines or CSV with jtel's field names; docs/send.md).",
     ),
     "deploy": (
         "jtel_sf.commands.deploy:deploy",
