@@ -27,7 +27,6 @@ from jtel_sf.settings import Settings
 API = "/services/data/v61.0"
 
 
-
 class Client:
     def __init__(self, server: LocalServer) -> None:
         self.server = server
