@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..local.serve import run_serve
+from ..options import json_option
 from ..settings import load_settings
 
 
@@ -39,6 +40,26 @@ from ..settings import load_settings
     help="Answer every valid row as the org would on a row lock timeout (503 retry) or a validation "
     "rule (409 org_refused, quarantined): to check how jtel's daemon handles them.",
 )
+@click.option(
+    "--tls", is_flag=True, help="HTTPS with a certificate generated at start-up (its CA's path is printed)."
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="HTTPS with this certificate (PEM).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key of --tls-cert.",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Once listening, write URL, token URL, client id and secret and CA path there as JSON (mode 0600); "
+    "removed on stop.",
+)
+@json_option
 def serve(
     host: str,
     port: int,
@@ -48,6 +69,11 @@ def serve(
     config: Path | None,
     quiet: bool,
     simulate: str | None,
+    tls: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    ready_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Run the local endpoint: the writeCallStatistics contract on this machine, with a real database.
 
@@ -66,4 +92,9 @@ def serve(
         echo=lambda text: click.echo(text, err=True),
         quiet=quiet,
         fault={"lock-timeout": "lockTimeout", "org-refusal": "orgRefusal"}.get(simulate or ""),
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        ready_file=ready_file,
+        print_json=(lambda text: click.echo(text)) if as_json else None,
     )

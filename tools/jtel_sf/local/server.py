@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -31,9 +32,14 @@ from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.answers import Answer, answer, batch_answer
 from jtel_sf.settings import Settings
 
-from .store import FAULTS, KEY_PREFIXES, ROW, Busy, RequiredFieldMissing, Store
+from . import tls as tls_mod
+from .store import FAULTS, KEY_PREFIXES, ROW, Busy, DuplicateValue, RequiredFieldMissing, Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+LISTEN_BACKLOG = 128
+MAX_CONNECTIONS = 128
+IDLE_TIMEOUT_SECONDS = 30.0
+BUSY_MESSAGE = "The local database is busy; resend later."
 NOT_FOUND_BODY = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 INVALID_CLIENT = {"error": "invalid_client", "error_description": "invalid client credentials"}
@@ -45,8 +51,19 @@ _QUERY_RE = re.compile(
 )
 
 
-
 TEST_HOOK_PATH = "/jtel-sf/test-hook"
+NOT_DELETABLE = frozenset({"User", "Organization"})
+READ_ONLY_FIELDS = ("CreatedDate", "LastModifiedDate")
+_FIELD_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+
+
+def _read_only_error(name: str) -> dict[str, Any]:
+    return {
+        "message": f"Unable to create/update fields: {name}. Please check the security settings of this "
+        "field and verify that it is read/write for your profile or permission set.",
+        "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "fields": [name],
+    }
 
 
 def check_fault(fault: str | None) -> str | None:
@@ -55,26 +72,92 @@ def check_fault(fault: str | None) -> str | None:
         raise ValueError(f"unknown hook {fault!r}; known: {', '.join(FAULTS)}")
     return fault
 
+
 class _Reply(Exception):
     """Raised inside a handler to send a JSON answer."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: Any, *, close: bool = False) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
+        self.close = close
+
+
+def bad_request(message: str) -> _Reply:
+    """A request whose framing is broken: answered and the connection closed (nothing processed)."""
+    return _Reply(400, [{"errorCode": "BAD_REQUEST", "message": message}], close=True)
+
+
+def escape_for_log(text: str) -> str:
+    """Printable ASCII as is; everything else (newlines, escapes, non-ASCII) backslash-escaped, so one
+    request is one line and a client cannot forge or colour log lines."""
+    return "".join(
+        c if " " <= c <= "~" and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+MAX_CHUNK_LINE = 1024
+MAX_TRAILER_LINES = 64
 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The standard library listens with a backlog of 5: a burst of clients connecting at once
+    # overflows it and some are reset without an HTTP answer.
+    request_queue_size = LISTEN_BACKLOG
     app: LocalServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.active = 0
+        self.active_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.active_lock:
+            full = self.active >= self.app.max_connections
+            if not full:
+                self.active += 1
+        if full and isinstance(request, ssl.SSLSocket):
+            self.shutdown_request(request)
+            return
+        if full:
+            # More connections than threads we let run: a retry answer, never a silent reset.
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                payload = json.dumps(answer("busy", self.app.settings, message=BUSY_MESSAGE).body).encode()
+                request.sendall(
+                    f"HTTP/1.1 {self.app.settings.retry_http_status} Service Unavailable\r\n"
+                    "Content-Type: application/json;charset=UTF-8\r\nRetry-After: 1\r\nConnection: close\r\n"
+                    f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                    + payload
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            with self.active_lock:
+                self.active -= 1
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.active_lock:
+                self.active -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver prints a traceback here; the local endpoint logs one line instead.
         error = sys.exc_info()[1]
-        if not self.app.quiet and not isinstance(error, ConnectionError):
-            with contextlib.suppress(OSError, ValueError):
-                print(f"connection error from {client_address[0]}: {type(error).__name__}", file=self.app.log)
+        if not isinstance(error, ConnectionError | TimeoutError | ssl.SSLError):
+            self.app.write_log(f"connection error from {client_address[0]}: {type(error).__name__}")
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,6 +168,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ----------------------------------------------------------------------------
     def setup(self) -> None:
+        # Idle keep-alive connections, partial request lines, headers and bodies all end after this.
+        self.timeout = self.server.app.idle_timeout
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -92,14 +180,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _log instead
 
-    def _log(self, status: int, started: float) -> None:
-        app = self.server.app
-        if app.quiet:
-            return
+    def _log(self, status: int, started: float, body: Any) -> None:
         path = urlsplit(self.path).path  # never the query string
         ms = (time.perf_counter() - started) * 1000
-        with contextlib.suppress(OSError, ValueError):
-            print(f"{self.command} {path} {status} {ms:.1f}ms", file=app.log, flush=True)
+        code = ""
+        if isinstance(body, dict) and isinstance(body.get("code"), str):
+            code = " " + body["code"]
+        elif isinstance(body, list) and body and isinstance(body[0], dict) and "errorCode" in body[0]:
+            code = " " + str(body[0]["errorCode"])
+        self.server.app.write_log(
+            f"{escape_for_log(self.command)} {escape_for_log(path)} {status}{code} {ms:.1f}ms"
+        )
 
     def _send(self, status: int, body: Any, started: float, *, raw: bytes | None = None) -> None:
         payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode("utf-8"))
@@ -107,46 +198,76 @@ class _Handler(BaseHTTPRequestHandler):
         if payload or body is not None:
             self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         # Headers and body in one write: two small writes meet Nagle and delayed ACK (40 ms a request).
         self._headers_buffer.append(b"\r\n")
         if payload and self.command != "HEAD":
             self._headers_buffer.append(payload)
-        self._log(status, started)  # before the answer leaves, so a client that got it sees the line
+        self._log(status, started, body)  # before the answer leaves, so a client that got it sees the line
         self.flush_headers()
+
+    def _read_exact(self, length: int) -> bytes:
+        data = self.rfile.read(length) if length else b""
+        if len(data) < length:
+            # The client closed before sending the whole body: never processed.
+            raise bad_request("The request body is shorter than its Content-Length")
+        return data
 
     def _read_body(self) -> bytes:
         length_text = self.headers.get("Content-Length")
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise bad_request("Only the chunked transfer coding is supported")
+            if length_text is not None:
+                raise bad_request("Content-Length and Transfer-Encoding together")
+            return self._read_chunked()
         if length_text is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
             return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _Reply(400, [{"errorCode": "BAD_REQUEST", "message": "Invalid Content-Length"}]) from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
+        if not re.fullmatch(r"[0-9]{1,12}", length_text.strip()):
+            raise bad_request("Invalid Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
             raise _Reply(
-                413, [{"errorCode": "REQUEST_TOO_LARGE", "message": "The request body is too large"}]
+                413,
+                [{"errorCode": "REQUEST_TOO_LARGE", "message": "The request body is too large"}],
+                close=True,
             )
-        return self.rfile.read(length) if length else b""
+        return self._read_exact(length)
+
+    def _read_line(self) -> bytes:
+        line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+        if not line.endswith(b"\n"):
+            if not line or len(line) <= MAX_CHUNK_LINE:
+                raise bad_request("The chunked body ended early")
+            raise bad_request("Chunk line too long")
+        return line.rstrip(b"\r\n")
 
     def _read_chunked(self) -> bytes:
+        """RFC 9112 section 7.1, strictly: hex size (extensions ignored), data, CRLF; trailers skipped."""
         chunks = []
         total = 0
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            size_text = self._read_line().split(b";", 1)[0].strip(b" \t")
+            if not _CHUNK_SIZE_RE.fullmatch(size_text):
+                raise bad_request("Invalid chunk size")
+            size = int(size_text, 16)
             if size == 0:
-                self.rfile.readline()
-                return b"".join(chunks)
+                for _ in range(MAX_TRAILER_LINES):
+                    if not self._read_line():
+                        return b"".join(chunks)
+                raise bad_request("Too many trailer lines")
             total += size
             if total > MAX_BODY_BYTES:
-                self.close_connection = True
                 raise _Reply(
-                    413, [{"errorCode": "REQUEST_TOO_LARGE", "message": "The request body is too large"}]
+                    413,
+                    [{"errorCode": "REQUEST_TOO_LARGE", "message": "The request body is too large"}],
+                    close=True,
                 )
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+            chunks.append(self._read_exact(size))
+            if self._read_line():
+                raise bad_request("Chunk data longer than its size")
 
     def _bearer_user(self) -> str:
         header = self.headers.get("Authorization") or ""
@@ -160,15 +281,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
+        app = self.server.app
         try:
+            app.count_request()
             body = self._read_body() if self.command in ("POST", "PATCH", "PUT") else b""
-            status, reply = self._route(urlsplit(self.path), body)
+            with app.store_checked().session():
+                status, reply = self._route(urlsplit(self.path), body)
             if isinstance(reply, Answer):
                 self._send(reply.http, reply.body, started)
             else:
                 self._send(status, reply, started)
         except _Reply as r:
+            if r.close:
+                self.close_connection = True
             self._send(r.status, r.body, started)
+        except Busy:
+            self._send(
+                app.settings.retry_http_status,
+                answer("busy", app.settings, message=BUSY_MESSAGE).body,
+                started,
+            )
+        except TimeoutError:  # a body that did not arrive in time: not processed
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._send(
+                    408,
+                    [{"errorCode": "REQUEST_TIMEOUT", "message": "The request body did not arrive in time"}],
+                    started,
+                )
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # the server never answers with a traceback
@@ -217,7 +357,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command not in methods:
             raise _Reply(
                 405,
-                [{"errorCode": "METHOD_NOT_ALLOWED", "message": f"HTTP Method '{self.command}' not allowed"}],
+                [
+                    {
+                        "errorCode": "METHOD_NOT_ALLOWED",
+                        "message": f"HTTP Method '{self.command}' not allowed. "
+                        f"Allowed are {','.join(methods)}",
+                    }
+                ],
             )
 
     def _data(self, version: str, rest: str, query: str, body: bytes) -> tuple[int, Any]:
@@ -237,10 +383,15 @@ class _Handler(BaseHTTPRequestHandler):
             return app.create(sobject, body)
         if len(parts) == 3:
             if self.command == "DELETE":
-                if not app.store.delete(parts[2], sobject):
+                if sobject in NOT_DELETABLE:
+                    # Object Reference: User and Organization have no delete() among their calls.
+                    self._only("GET", "PATCH")
+                if not app.store_checked().delete(parts[2], sobject):
                     raise _Reply(404, NOT_FOUND_BODY)
                 return 204, None
-            self._only("GET")
+            if self.command == "PATCH":
+                return app.update(sobject, parts[2], body)
+            self._only("GET", "PATCH", "DELETE")
             found = app.store.get(parts[2], sobject)
             if found is None:
                 raise _Reply(404, NOT_FOUND_BODY)
@@ -280,6 +431,11 @@ class LocalServer:
         log: TextIO | None = None,
         busy_timeout_ms: int = 5000,
         fault: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+        tls: bool = False,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -300,6 +456,28 @@ class LocalServer:
         self._thread: threading.Thread | None = None
         self._tokens: dict[str, str] = {}
         self._tokens_lock = threading.Lock()
+        self.idle_timeout = idle_timeout
+        self.tls = tls or tls_cert is not None
+        self._tls_files = (
+            None if tls_cert is None or tls_key is None else tls_mod.TlsFiles(tls_cert, tls_key, None)
+        )
+        self._tls_dir: str | None = None
+        self.max_connections = max_connections
+        self._log_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.requests_served = 0
+
+    def write_log(self, line: str) -> None:
+        """One whole line per call, never interleaved with another thread's."""
+        if self.quiet:
+            return
+        with self._log_lock, contextlib.suppress(OSError, ValueError):
+            self.log.write(line + "\n")
+            self.log.flush()
+
+    def count_request(self) -> None:
+        with self._count_lock:
+            self.requests_served += 1
 
     # -- life cycle --------------------------------------------------------------------------
     def bind(self) -> None:
@@ -308,9 +486,31 @@ class LocalServer:
             return
         self.store = Store(self.db_path, busy_timeout_ms=self.busy_timeout_ms)
         self.store.fault = self.fault
-        self._httpd = _HTTPServer((self.host, self.port), _Handler)
-        self._httpd.app = self
-        self.port = self._httpd.server_address[1]
+        server_class = _HTTPServer6 if ":" in self.host else _HTTPServer
+        httpd = server_class((self.host, self.port), _Handler, bind_and_activate=False)
+        httpd.app = self
+        try:
+            httpd.server_bind()
+            httpd.server_activate()
+            if self.tls:
+                if self._tls_files is None:
+                    self._tls_dir = tempfile.mkdtemp(prefix="jtel-sf-tls-")
+                    self._tls_files = tls_mod.generate(Path(self._tls_dir), self.host)
+                context = tls_mod.server_context(self._tls_files)
+                # The handshake runs in the connection's own thread (with its timeout), never in accept.
+                httpd.socket = context.wrap_socket(
+                    httpd.socket, server_side=True, do_handshake_on_connect=False
+                )
+        except BaseException:
+            httpd.server_close()
+            raise
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+
+    @property
+    def ca_path(self) -> Path | None:
+        """The generated CA certificate clients trust (None without TLS or with --tls-cert)."""
+        return None if self._tls_files is None else self._tls_files.ca
 
     def start(self) -> LocalServer:
         self.bind()
@@ -342,6 +542,10 @@ class LocalServer:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
+            self._tls_files = None
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -354,7 +558,7 @@ class LocalServer:
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def endpoint_url(self) -> str:
@@ -432,16 +636,78 @@ class LocalServer:
         url = f"/services/data/v{version}/sobjects/{sobject}/{fields.get('Id')}"
         return {"attributes": {"type": sobject, "url": url}, **fields}
 
-    def create(self, sobject: str, body: bytes) -> tuple[int, Any]:
+    @staticmethod
+    def _record_body(body: bytes) -> dict[str, Any]:
         try:
             fields = json.loads(body.decode("utf-8")) if body.strip() else None
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             fields = None
         if not isinstance(fields, dict):
-            return 400, [
-                {"message": "The request body is not a JSON object", "errorCode": "JSON_PARSER_ERROR"}
-            ]
+            raise _Reply(
+                400, [{"message": "The request body is not a JSON object", "errorCode": "JSON_PARSER_ERROR"}]
+            )
         fields.pop("attributes", None)
+        for name, value in fields.items():
+            if not _FIELD_NAME_RE.fullmatch(name) or isinstance(value, dict | list):
+                raise _Reply(
+                    400,
+                    [{"message": f"No such column '{name[:80]}' on sobject", "errorCode": "INVALID_FIELD"}],
+                )
+        return fields
+
+    @staticmethod
+    def _duplicate(exc: DuplicateValue) -> _Reply:
+        return _Reply(
+            400,
+            [
+                {
+                    "message": f"duplicate value found: {exc.field} duplicates value on record with id: "
+                    f"{exc.existing_id}",
+                    "errorCode": "DUPLICATE_VALUE",
+                    "fields": [],
+                }
+            ],
+        )
+
+    def update(self, sobject: str, record_id: str, body: bytes) -> tuple[int, Any]:
+        """sObject PATCH: 204 and no body, as Salesforce answers an update."""
+        fields = self._record_body(body)
+        if sobject in NOT_DELETABLE:
+            raise _Reply(
+                400, [{"message": f"{sobject} records are read-only here", "errorCode": "INVALID_OPERATION"}]
+            )
+        for name in READ_ONLY_FIELDS:
+            if name in fields:
+                raise _Reply(400, [_read_only_error(name)])
+        try:
+            found = self.store_checked().update(record_id, sobject, fields)
+        except DuplicateValue as exc:
+            raise self._duplicate(exc) from None
+        if not found:
+            raise _Reply(404, NOT_FOUND_BODY)
+        return 204, None
+
+    def create(self, sobject: str, body: bytes) -> tuple[int, Any]:
+        fields = self._record_body(body)
+        if sobject in NOT_DELETABLE:
+            raise _Reply(
+                400, [{"message": f"{sobject} records are read-only here", "errorCode": "INVALID_OPERATION"}]
+            )
+        if "Id" in fields:
+            # Salesforce assigns every Id; a create naming one is refused.
+            raise _Reply(
+                400,
+                [
+                    {
+                        "message": "cannot specify Id in an insert call",
+                        "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "fields": ["Id"],
+                    }
+                ],
+            )
+        for name in READ_ONLY_FIELDS:
+            if name in fields:
+                raise _Reply(400, [_read_only_error(name)])
         try:
             record_id = self.store_checked().create(sobject, fields)
         except RequiredFieldMissing as exc:
@@ -452,6 +718,8 @@ class LocalServer:
                     "fields": exc.fields,
                 }
             ]
+        except DuplicateValue as exc:
+            raise self._duplicate(exc) from None
         except Busy:
             return 503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "The local database is busy"}]
         return 201, {"id": record_id, "success": True, "errors": []}
@@ -505,7 +773,8 @@ class LocalServer:
             return store.process_element(raw, parsed.elements[0], settings)
         results = []
         for element in parsed.elements:
-            element_raw = element.raw.encode("utf-8")
+            # Apex: Blob.valueOf of the element's text; a lone surrogate becomes "?" (Java's UTF-8 encoder).
+            element_raw = element.raw.encode("utf-8", errors="replace")
             results.append(store.process_element(element_raw, element, settings))
         return batch_answer(results, settings)
 

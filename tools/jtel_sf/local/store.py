@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -90,10 +91,31 @@ class Busy(Exception):
     """The database stayed locked longer than the busy timeout."""
 
 
+class DuplicateValue(Exception):
+    """A second record with the same External ID value (Salesforce's DUPLICATE_VALUE)."""
+
+    def __init__(self, field: str, existing_id: str) -> None:
+        super().__init__(field)
+        self.field = field
+        self.existing_id = existing_id
+
+
 class RequiredFieldMissing(Exception):
     def __init__(self, fields: list[str]) -> None:
         super().__init__(", ".join(fields))
         self.fields = fields
+
+
+def create_private(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only, before SQLite opens it.
+
+    SQLite gives the -wal and -shm files the database file's permissions, so they are 0600 too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with suppress(OSError):  # an existing file of another owner stays as it is
+        os.chmod(path, 0o600)
 
 
 def default_db_path() -> Path:
@@ -112,16 +134,24 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class Store:
-    """Thread-safe: one SQLite connection per thread, WAL journal."""
+    """Thread-safe SQLite storage, WAL journal.
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+    The HTTP server borrows one connection per request from a small pool (:meth:`session`), so
+    the number of open files does not grow with the number of TCP connections. Code outside a
+    session (tests, the command line) gets one connection per thread, closed by :meth:`close`.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, pool_size: int = 8) -> None:
         self.fault: str | None = None  # a simulated org-only outcome (see simulate)
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._pool_free = threading.BoundedSemaphore(pool_size)
+        self._pooled: list[sqlite3.Connection] = []
+        create_private(self.path)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as cur:
@@ -134,25 +164,66 @@ class Store:
         self.running_user_id = str(self._meta(conn.cursor(), "running_user_id"))
 
     # -- connections and transactions -------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = self._open()
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Borrow a pooled connection for this thread while the block runs (one request).
+
+        Raises :class:`Busy` when every pooled connection stays in use longer than the busy timeout.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        if not self._pool_free.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise Busy("every database connection is in use")
+        try:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                conn = self._open()
+                with self._lock:
+                    self._pooled.append(conn)
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+                if conn.in_transaction:  # never hand on a connection inside a transaction
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                self._pool.put(conn)
+        finally:
+            self._pool_free.release()
+
+    def open_connections(self) -> int:
+        """Connections open now (pooled and per-thread): what the tests watch for leaks."""
+        with self._lock:
+            return len(self._connections) + len(self._pooled)
+
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            for conn in self._connections + self._pooled:
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
+            self._pooled.clear()
+        self._pool = queue.LifoQueue()
         self._local = threading.local()
 
     @contextmanager
@@ -235,7 +306,38 @@ class Store:
         if missing:
             raise RequiredFieldMissing(missing)
         with self.transaction() as cur:
+            ext_field = EXTERNAL_ID_FIELDS.get(sobject)
+            if ext_field and fields.get(ext_field) is not None:
+                existing = cur.execute(
+                    "SELECT id FROM records WHERE sobject = ? AND ext_key = ?", (sobject, fields[ext_field])
+                ).fetchone()
+                if existing is not None:
+                    raise DuplicateValue(ext_field, str(existing[0]))
             return self._insert(cur, sobject, dict(fields))
+
+    def update(self, record_id: str, sobject: str, fields: dict[str, Any]) -> bool:
+        """sObject PATCH: False when no such record. An External ID value taken by another record
+        raises :class:`DuplicateValue`."""
+        full = to_18(record_id)
+        if full is None:
+            return False
+        with self.transaction() as cur:
+            found = cur.execute(
+                "SELECT id FROM records WHERE id15 = ? AND sobject = ?", (full[:15], sobject)
+            ).fetchone()
+            if found is None:
+                return False
+            ext_field = EXTERNAL_ID_FIELDS.get(sobject)
+            if ext_field and ext_field in fields:
+                other = cur.execute(
+                    "SELECT id FROM records WHERE sobject = ? AND ext_key = ? AND id != ?",
+                    (sobject, fields[ext_field], found[0]),
+                ).fetchone()
+                if other is not None:
+                    raise DuplicateValue(ext_field, str(other[0]))
+                cur.execute("UPDATE records SET ext_key = ? WHERE id = ?", (fields[ext_field], found[0]))
+            self._update(cur, str(found[0]), fields)
+        return True
 
     def get(self, record_id: str, sobject: str | None = None) -> tuple[str, dict[str, Any]] | None:
         full = to_18(record_id)
