@@ -27,7 +27,6 @@ from jtel_sf.settings import Settings
 API = "/services/data/v61.0"
 
 
-
 class Client:
     def __init__(self, server: LocalServer) -> None:
         self.server = server
@@ -166,14 +165,14 @@ def test_any_api_version_and_unknown_types(client: Client) -> None:
     assert client.get(f"/sobjects/Contact/{record_id}").status_code == 404  # wrong type for the Id
 
 
-def test_query_finds_an_agent_user_and_refuses_other_queries(client: Client) -> None:
+def test_query_finds_an_agent_user_and_refuses_malformed_queries(client: Client) -> None:
     q = "SELECT Id, CommunityNickname FROM User WHERE IsActive = true AND CommunityNickname != null LIMIT 1"
     body = client.get("/query?q=" + requests.utils.quote(q)).json()
     assert body["totalSize"] == 1 and body["done"] is True
     user = body["records"][0]
     assert user["Id"].startswith("005") and user["CommunityNickname"]
     assert user["Id"] != client.server.store.running_user_id  # type: ignore[union-attr]
-    bad = client.get("/query?q=" + requests.utils.quote("SELECT Id FROM Contact"))
+    bad = client.get("/query?q=" + requests.utils.quote("SELECT Id FRM Contact"))
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "MALFORMED_QUERY"
 
 
@@ -264,7 +263,7 @@ def test_request_log_has_method_path_status_and_never_the_token(server: LocalSer
     lines = server.test_log.getvalue().splitlines()  # type: ignore[attr-defined]
     assert any(
         re.match(r"^POST /services/apexrest/jtelACD/writeCallStatistics 200 ok_no_record \d+\.\dms$", ln)
-            for ln in lines
+        for ln in lines
     )
     assert any(ln.startswith("POST /services/oauth2/token 200 ") for ln in lines)
     token = client.http.headers["Authorization"].split()[1]

@@ -32,8 +32,10 @@ from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.answers import Answer, answer, batch_answer
 from jtel_sf.settings import Settings
 
+from . import schema
+from . import soql as soql_mod
 from . import tls as tls_mod
-from .store import FAULTS, KEY_PREFIXES, ROW, Busy, DuplicateValue, RequiredFieldMissing, Store
+from .store import FAULTS, ROW, Busy, DuplicateValue, RequiredFieldMissing, Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 LISTEN_BACKLOG = 128
@@ -52,6 +54,8 @@ _QUERY_RE = re.compile(
 
 
 TEST_HOOK_PATH = "/jtel-sf/test-hook"
+MIN_API_VERSION = 31
+DAILY_API_REQUESTS = 15000  # a Developer Edition's allocation
 NOT_DELETABLE = frozenset({"User", "Organization"})
 READ_ONLY_FIELDS = ("CreatedDate", "LastModifiedDate")
 _FIELD_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
@@ -283,7 +287,6 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         app = self.server.app
         try:
-            app.count_request()
             body = self._read_body() if self.command in ("POST", "PATCH", "PUT") else b""
             with app.store_checked().session():
                 status, reply = self._route(urlsplit(self.path), body)
@@ -324,12 +327,16 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         if path == "/services/oauth2/token":
             self._only("POST")
-            return app.token(body, self.headers.get("Content-Type") or "")
+            return app.token(body, self.headers.get("Authorization") or "")
         if path == "/services/oauth2/userinfo":
             self._only("GET", "POST")
             return 200, app.userinfo(self._bearer_user())
+        if path == "/services/data":
+            self._only("GET", "HEAD")
+            return 200, app.versions()  # no session needed, as in Salesforce
         if path.startswith("/services/apexrest/"):
             self._bearer_user()
+            app.count_request()
             if path[len("/services/apexrest/") :] != app.settings.url_path.strip("/"):
                 raise _Reply(404, [{"errorCode": "NOT_FOUND", "message": "Could not find a match for URL"}])
             if self.command != "POST":
@@ -350,6 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = _DATA_RE.match(path)
         if match:
             self._bearer_user()
+            app.count_request()
             return self._data(match.group(1), match.group(2) or "/", url.query, body)
         raise _Reply(404, NOT_FOUND_BODY)
 
@@ -368,43 +376,70 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _data(self, version: str, rest: str, query: str, body: bytes) -> tuple[int, Any]:
         app = self.server.app
+        store = app.store_checked()
         parts = [unquote(p) for p in rest.strip("/").split("/") if p]
+        if not parts:
+            self._only("GET")
+            return 200, app.resources(version)
+        if parts == ["limits"]:
+            self._only("GET")
+            return 200, app.limits()
         if parts == ["query"]:
             self._only("GET")
             q = parse_qs(query).get("q", [""])[0]
             return 200, app.query(version, q)
-        if not parts or parts[0] != "sobjects" or len(parts) < 2:
+        if parts == ["sobjects"]:
+            self._only("GET")
+            return 200, {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [schema.basic(t, version) for t in schema.types().values()],
+            }
+        if parts[0] != "sobjects" or len(parts) < 2:
             raise _Reply(404, NOT_FOUND_BODY)
-        sobject = parts[1]
-        if sobject not in KEY_PREFIXES:
-            raise _Reply(404, NOT_FOUND_BODY)
+        described = schema.find_type(parts[1])
+        if described is None:
+            raise _Reply(
+                404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+            )
+        sobject = described.name
         if len(parts) == 2:
-            self._only("POST")
+            if self.command == "GET":
+                return 200, {"objectDescribe": schema.basic(described, version), "recentItems": []}
+            self._only("GET", "POST")
             return app.create(sobject, body)
+        if len(parts) == 3 and parts[2] == "describe":
+            self._only("GET")
+            return 200, schema.describe(described, version)
         if len(parts) == 3:
             if self.command == "DELETE":
                 if sobject in NOT_DELETABLE:
                     # Object Reference: User and Organization have no delete() among their calls.
                     self._only("GET", "PATCH")
-                if not app.store_checked().delete(parts[2], sobject):
+                if not store.delete(parts[2], sobject):
                     raise _Reply(404, NOT_FOUND_BODY)
                 return 204, None
             if self.command == "PATCH":
                 return app.update(sobject, parts[2], body)
             self._only("GET", "PATCH", "DELETE")
-            found = app.store.get(parts[2], sobject)
+            found = store.get(parts[2], sobject)
             if found is None:
                 raise _Reply(404, NOT_FOUND_BODY)
-            return 200, app.with_attributes(version, sobject, found[1])
+            fields = parse_qs(query).get("fields", [""])[0]
+            record = found[1]
+            if fields:
+                wanted = [name.strip() for name in fields.split(",") if name.strip()]
+                record = {"Id": record.get("Id"), **{name: record.get(name) for name in wanted}}
+            return 200, app.with_attributes(version, sobject, record)
         if len(parts) == 4:
             self._only("GET")
             if sobject == "JtelCall__c" and parts[3] == "Rows":
-                found = app.store.get(parts[2], sobject)
+                found = store.get(parts[2], sobject)
                 if found is None:
                     raise _Reply(404, NOT_FOUND_BODY)
-                records = [app.with_attributes(version, ROW, r) for r in app.store.children(found[1]["Id"])]
+                records = [app.with_attributes(version, ROW, r) for r in store.children(found[1]["Id"])]
                 return 200, {"totalSize": len(records), "done": True, "records": records}
-            record = app.store.get_by_external_id(sobject, parts[2], parts[3])
+            record = store.get_by_external_id(sobject, parts[2], parts[3])
             if record is None:
                 raise _Reply(404, NOT_FOUND_BODY)
             return 200, app.with_attributes(version, sobject, record)
@@ -585,7 +620,10 @@ class LocalServer:
             raise RuntimeError("the local server is not started")
         return self.store
 
-    def token(self, body: bytes, content_type: str) -> tuple[int, Any]:
+    def token(self, body: bytes, authorization: str) -> tuple[int, Any]:
+        """OAuth 2.0 client credentials. The client authenticates with HTTP Basic or with
+        client_id/client_secret in the form; RFC 6749 section 2.3.1: servers must accept Basic, and a
+        client must not use two methods in one request."""
         form = parse_qs(body.decode("utf-8", errors="replace"))
 
         def one(name: str) -> str:
@@ -593,8 +631,26 @@ class LocalServer:
 
         if one("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
-        good_id = hmac.compare_digest(one("client_id").encode(), self.client_id.encode())
-        good_secret = hmac.compare_digest(one("client_secret").encode(), self.client_secret.encode())
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            if "client_secret" in form:
+                return 400, {
+                    "error": "invalid_request",
+                    "error_description": "more than one client authentication",
+                }
+            try:
+                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return 400, INVALID_CLIENT
+            raw_id, _, raw_secret = decoded.partition(":")
+            client_id, client_secret = (
+                unquote(raw_id.replace("+", " ")),
+                unquote(raw_secret.replace("+", " ")),
+            )
+        else:
+            client_id, client_secret = one("client_id"), one("client_secret")
+        good_id = hmac.compare_digest(client_id.encode(), self.client_id.encode())
+        good_secret = hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
         if not (good_id and good_secret):
             return 400, INVALID_CLIENT
         store = self.store_checked()
@@ -724,18 +780,45 @@ class LocalServer:
             return 503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "The local database is busy"}]
         return 201, {"id": record_id, "success": True, "errors": []}
 
+    def versions(self) -> list[dict[str, str]]:
+        """The Versions resource: every API version up to the configured one."""
+        newest = int(float(self.settings.api_version))
+        result = []
+        for number in range(MIN_API_VERSION, newest + 1):
+            season = ("Winter", "Spring", "Summer")[(number - 59) % 3]
+            year = 24 + (number - 59) // 3  # v59.0 is Winter '24, three releases a year
+            result.append(
+                {
+                    "label": f"{season} '{year:02d}",
+                    "url": f"/services/data/v{number}.0",
+                    "version": f"{number}.0",
+                }
+            )
+        return result
+
+    def resources(self, version: str) -> dict[str, str]:
+        """Resources by Version: the ones this endpoint serves."""
+        base = f"/services/data/v{version}"
+        return {name: f"{base}/{name}" for name in ("sobjects", "query", "limits")}
+
+    def limits(self) -> dict[str, dict[str, int]]:
+        """The Limits resource; DailyApiRequests counts the REST and Apex REST requests served."""
+        with self._count_lock:
+            used = self.requests_served
+        return {
+            "DailyApiRequests": {"Max": DAILY_API_REQUESTS, "Remaining": max(0, DAILY_API_REQUESTS - used)},
+            "DataStorageMB": {"Max": 5, "Remaining": 5},
+            "FileStorageMB": {"Max": 20, "Remaining": 20},
+        }
+
     def query(self, version: str, soql: str) -> dict[str, Any]:
         match = _QUERY_RE.match(soql)
         if not match or match.group(1) != match.group(2):
-            raise _Reply(
-                400,
-                [
-                    {
-                        "message": "This local endpoint answers only the agent-user query",
-                        "errorCode": "MALFORMED_QUERY",
-                    }
-                ],
-            )
+            try:
+                return soql_mod.run(self.store_checked(), soql, version)
+            except soql_mod.SoqlError as exc:
+                raise _Reply(400, exc.as_body()) from None
+        # The agent-user query: without ORDER BY SOQL's order is unspecified; agents come first here.
         field = match.group(1)
         user = self.store_checked().find_user(field)
         records = []
