@@ -52,10 +52,31 @@ class Outcomes:
     def status_for_code(self, code: str) -> str:
         return str(self.codes[code]["status"])
 
+    @property
+    def held_codes(self) -> tuple[str, ...]:
+        """Codes whose quarantined body is answered again as before while its record is New."""
+        return tuple(code for code, spec in self.codes.items() if spec.get("heldOnResend"))
+
+    def error_message(self, code: str) -> str:
+        """The generic errors[].message of an org_refused or unexpected_error answer."""
+        return str(self.codes[code]["errorMessage"])
+
     def result_label(self, connres: int | None) -> str:
         if connres is None:
             return self.unknown_result_label
         return self.connres.get(connres, self.unknown_result_label)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits beside the 17 fields (fields.json): the accepted local date-time range and the
+    Task field sizes the endpoint keeps to."""
+
+    datetime_min: str  # YYYY-MM-DDThh:mm:ss, local wall-clock, included
+    datetime_max: str
+    subject_max_length: int
+    description_max_length: int
+    call_duration_max: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,19 @@ def load_fields() -> tuple[FieldSpec, ...]:
             )
         )
     return tuple(specs)
+
+
+@cache
+def load_limits() -> Limits:
+    data = json.loads((CONTRACT_DIR / "fields.json").read_text(encoding="utf-8"))
+    task = data["taskLimits"]
+    return Limits(
+        datetime_min=str(data["datetimeRange"]["min"]),
+        datetime_max=str(data["datetimeRange"]["max"]),
+        subject_max_length=int(task["subjectMaxLength"]),
+        description_max_length=int(task["descriptionMaxLength"]),
+        call_duration_max=int(task["callDurationMax"]),
+    )
 
 
 @cache

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_outcomes
+from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_limits, load_outcomes
 from ..settings import Settings
 from . import permissions
 from .filters import FILTERS, TEXT_KINDS
@@ -159,6 +159,7 @@ def render_all(
         "settings": settings,
         "fields": fields,
         "outcomes": load_outcomes(),
+        "limits": load_limits(),
         "cases": _case_methods(load_cases(cases_dir)),
     }
     out: list[RenderedFile] = []
