@@ -226,8 +226,8 @@ def test_caller_id_normalisation(text: str, expected: str) -> None:
         ("2026-06-15 10:00:00.250999", datetime(2026, 6, 15, 10, 0, 0, 250000)),
         ("2026-06-15T10:00:00.5", datetime(2026, 6, 15, 10, 0, 0, 500000)),
         ("2024-02-29T23:59:59.123456789", datetime(2024, 2, 29, 23, 59, 59, 123000)),
-        ("1700-01-01T00:00:00", datetime(1700, 1, 1)),
-        ("4000-12-31T23:59:59", datetime(4000, 12, 31, 23, 59, 59)),
+        ("1700-01-02T00:00:00", datetime(1700, 1, 2)),  # fields.json datetimeRange, both ends included
+        ("4000-12-29T23:59:59", datetime(4000, 12, 29, 23, 59, 59)),
     ],
 )
 def test_datetime_formats(text: str, expected: datetime) -> None:
@@ -253,6 +253,9 @@ def test_datetime_formats(text: str, expected: datetime) -> None:
         "\uff12026-06-15T10:00:00",  # a full-width digit
         "1699-12-31T23:59:59",  # before the years Salesforce stores
         "4001-01-01T00:00:00",
+        "1700-01-01T23:59:59",  # the first and last day: a zone's offset could leave the DateTime range
+        "4000-12-30T00:00:00",
+        "4000-12-31T23:59:59",
     ],
 )
 def test_invalid_datetimes(text: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from jtel_sf.contract import FieldSpec, load_fields, load_outcomes
+from jtel_sf.contract import FieldSpec, load_fields, load_limits, load_outcomes
 
 # ASCII digits only, whole text (fullmatch: Python's "$" would also accept a trailing newline).
 _INTEGER_RE = re.compile(r"-?[0-9]+")
@@ -22,7 +22,6 @@ _DATETIME_RE = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
 )
 _DIGITS_RE = re.compile(r"[0-9]+")
-_YEARS = (1700, 4000)  # the date-times Salesforce stores
 _WHITESPACE = b" \t\r\n"
 # Integers with more digits than this are out of range for every field (the largest max has 18).
 _MAX_INTEGER_DIGITS = 40
@@ -159,9 +158,11 @@ def _read_text(value: Any) -> str | tuple[str]:
         return str(value)
     if isinstance(value, Decimal):
         try:
-            whole = value.is_finite() and value.adjusted() <= _MAX_INTEGER_DIGITS
-            if whole and value == value.to_integral_value():
+            short = value.is_finite() and value.adjusted() <= _MAX_INTEGER_DIGITS
+            if short and value == value.to_integral_value():
                 return str(int(value))
+            if value.is_finite() and value.as_tuple().exponent == 0:  # a long integer literal: its digits
+                return str(value)
         except InvalidOperation:
             pass
         return ("wrong_type",)
@@ -174,14 +175,17 @@ def parse_local_datetime(text: str) -> datetime | None:
     if not match:
         return None
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not _YEARS[0] <= year <= _YEARS[1]:
-        return None
     fraction = match.group(7)
     millis = int((fraction[1:] + "00")[:3]) if fraction else 0
     try:
-        return datetime(year, month, day, hour, minute, second, millis * 1000)
+        moment = datetime(year, month, day, hour, minute, second, millis * 1000)
     except ValueError:
         return None
+    # fields.json datetimeRange: a day inside what Salesforce stores, so no zone's offset leaves the range.
+    limits = load_limits()
+    if not limits.datetime_min <= moment.strftime("%Y-%m-%dT%H:%M:%S") <= limits.datetime_max:
+        return None
+    return moment
 
 
 def utf16_length(text: str) -> int:
@@ -221,11 +225,11 @@ def _check_field(spec: FieldSpec, value: Any) -> tuple[Value, FieldError | None]
     text = _read_text(value)
     if isinstance(text, tuple):
         return None, _err(spec.name, text[0])
+    if spec.kind == "phone":
+        text = normalise_caller_id(text)  # the limit applies to the value as stored, '+' included
     limit = spec.max_length or load_outcomes().max_string_length
     if utf16_length(text) > limit:
         return None, _err(spec.name, "too_long", f"longer than {limit} characters")
-    if spec.kind == "phone":
-        text = normalise_caller_id(text)
     return text, None
 
 

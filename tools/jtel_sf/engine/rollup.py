@@ -8,22 +8,21 @@ Task's field values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jtel_sf.contract import load_outcomes
+from jtel_sf.contract import load_limits, load_outcomes
 from jtel_sf.settings import Settings
 
 from .body import Row
-from .time import format_instant, to_utc, zone
+from .time import format_instant, stored_instant, to_utc, zone
 
 LINKED = "Linked"
 UNLINKED = "Unlinked"
 NO_RECORD = "NoRecord"
 JOIN = "; "
 TEXT_LIMIT = 255
-DESCRIPTION_LIMIT = 32000
 LEG_FIELDS = (
     "AcdAgentGroupsName",
     "AgentUID",
@@ -54,7 +53,8 @@ class CallRow:
 
 
 def _instant(value: object, time_zone: str) -> datetime | None:
-    return to_utc(value, time_zone) if isinstance(value, datetime) else None
+    """The stored instant (whole seconds), as the roll-up reads it back in the org."""
+    return stored_instant(value, time_zone) if isinstance(value, datetime) else None
 
 
 def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
@@ -79,11 +79,16 @@ def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        leg = tuple(item.get(name) for name in LEG_FIELDS)
+        # date-times as stored (whole seconds), as the Apex compares them
+        leg = tuple(_seconds(item.get(name)) for name in LEG_FIELDS)
         if leg not in seen:
             seen.add(leg)
             result.append(item)
     return result
+
+
+def _seconds(value: object) -> object:
+    return value.replace(microsecond=0) if isinstance(value, datetime) else value
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
@@ -180,13 +185,16 @@ def choose_owner(
     time_zone: str,
     fallback_owner_id: str | None,
     running_user_id: str,
+    can_own: Callable[[str], bool] = lambda user_id: True,
 ) -> str:
-    """HandledBy user; else the first matched agent in canonical order; else fallback; else running user."""
+    """HandledBy user; else the first matched agent in canonical order, each only while ``can_own``
+    (an active Standard user: an agent deactivated since must not make later rows fail); else
+    fallback; else running user."""
     handled = call.get("HandledBy__c")
-    if isinstance(handled, str) and handled:
+    if isinstance(handled, str) and handled and can_own(handled):
         return handled
     for item in canonical_order(rows, time_zone):
-        if item.agent_user_id:
+        if item.agent_user_id and can_own(item.agent_user_id):
             return item.agent_user_id
     return fallback_owner_id or running_user_id
 
@@ -210,7 +218,7 @@ def render_subject(template: str, call: dict[str, object]) -> str:
         value = values[name]
         return "" if value is None else str(value)
 
-    return _PLACEHOLDER_RE.sub(replace, template)[:TEXT_LIMIT]
+    return _PLACEHOLDER_RE.sub(replace, template)[: load_limits().subject_max_length]
 
 
 def _local_time(value: object, time_zone: str) -> str:
@@ -239,7 +247,7 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
     codes = _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey")))
     if codes:
         lines.append("Transaction codes: " + codes)
-    return "\n".join(lines)[:DESCRIPTION_LIMIT]
+    return "\n".join(lines)[: load_limits().description_max_length]
 
 
 def activity_date(rows: Iterable[CallRow], time_zone: str) -> str | None:
@@ -249,6 +257,11 @@ def activity_date(rows: Iterable[CallRow], time_zone: str) -> str | None:
         return None
     earliest = min(starts, key=lambda local: to_utc(local, time_zone))  # type: ignore[arg-type]
     return earliest.date().isoformat()  # type: ignore[union-attr]
+
+
+def _call_duration(talk_time: object) -> int:
+    seconds = int(talk_time) if isinstance(talk_time, int | float) else 0
+    return min(seconds, load_limits().call_duration_max)
 
 
 def task_values(
@@ -271,7 +284,8 @@ def task_values(
         "Priority": "Normal",
         "CallType": "Outbound" if call.get("Direction__c") == "Outbound" else "Inbound",
         "CallObject": call.get("CallKey__c"),
-        "CallDurationInSeconds": call.get("TalkTimeSeconds__c"),
+        # Task.CallDurationInSeconds holds 8 digits (fields.json taskLimits): a longer talk time is capped
+        "CallDurationInSeconds": _call_duration(call.get("TalkTimeSeconds__c")),
         "CallDisposition": call.get("Result__c"),
         "ActivityDate": activity_date(rows, settings.time_zone),
         "Description": describe(rows, settings.time_zone),

@@ -21,6 +21,16 @@ def to_utc(local: datetime, time_zone: str) -> datetime:
     return local.replace(tzinfo=zone(time_zone), fold=0).astimezone(UTC)
 
 
+def stored_instant(local: datetime, time_zone: str) -> datetime:
+    """The instant a DateTime field stores: :func:`to_utc`, truncated to the second.
+
+    Salesforce DateTime fields have a precision of one second (SOAP API Developer Guide, primitive
+    data types); the Apex drops the fraction before it stores, and so does the local endpoint. The
+    row key still reads the milliseconds as sent.
+    """
+    return to_utc(local, time_zone).replace(microsecond=0)
+
+
 def format_instant(instant: datetime) -> str:
     """Salesforce's REST date-time text: ``2026-06-15T08:00:00.000+0000``."""
     utc = instant.astimezone(UTC)

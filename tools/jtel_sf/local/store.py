@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jtel_sf.contract import load_fields
+from jtel_sf.contract import load_fields, load_outcomes
 from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.answers import Answer, answer
 from jtel_sf.engine.body import FieldError, Invalid, Row
@@ -34,7 +34,7 @@ from jtel_sf.engine.rollup import (
     task_values,
     wants_task,
 )
-from jtel_sf.engine.time import format_instant, to_utc
+from jtel_sf.engine.time import format_instant, stored_instant
 from jtel_sf.settings import Settings
 
 CALL = "JtelCall__c"
@@ -85,6 +85,11 @@ FAULT_LOCK_TIMEOUT = "lockTimeout"
 FAULT_ORG_REFUSAL = "orgRefusal"
 FAULTS = (FAULT_LOCK_TIMEOUT, FAULT_ORG_REFUSAL)
 SIMULATED_REFUSAL = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # what a validation rule reports
+
+
+def _for_jtel(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors as answered: without the platform's ``detail``, which only the quarantine keeps."""
+    return [{key: value for key, value in error.items() if key != "detail"} for error in errors]
 
 
 class Busy(Exception):
@@ -520,17 +525,29 @@ class Store:
             return "record_not_found", UNLINKED, None, None
         if sobject in NOT_ACTIVITY_ENABLED:
             return "record_not_activity_enabled", UNLINKED, None, None
-        found = cur.execute("SELECT id, sobject FROM records WHERE id15 = ?", (full[:15],)).fetchone()
+        found = cur.execute("SELECT id, sobject, fields FROM records WHERE id15 = ?", (full[:15],)).fetchone()
         if found is None:
             return "record_not_found", UNLINKED, None, None
+        if found[1] == "Lead" and json.loads(found[2]).get("IsConverted"):
+            # As in the org: a converted Lead takes no new activity (docs/contract.md "Answers").
+            return "record_not_activity_enabled", UNLINKED, None, None
         return "ok", LINKED, str(found[0]), str(found[1])
+
+    @staticmethod
+    def _can_own_tasks(user: dict[str, Any]) -> bool:
+        """Only active users with UserType Standard can own a Task (a seeded user without a type is one)."""
+        return bool(user.get("IsActive")) and user.get("UserType", "Standard") == "Standard"
+
+    def _task_owners(self, cur: sqlite3.Cursor) -> frozenset[str]:
+        users = (json.loads(f) for (f,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User'"))
+        return frozenset(str(user["Id"]) for user in users if self._can_own_tasks(user))
 
     def _match_agent(self, cur: sqlite3.Cursor, agent_uid: str | None, settings: Settings) -> str | None:
         if agent_uid is None:
             return None
         for (fields_text,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User' ORDER BY rowid"):
             user = json.loads(fields_text)
-            if user.get("IsActive") and user.get(settings.agent_match_field) == agent_uid:
+            if self._can_own_tasks(user) and user.get(settings.agent_match_field) == agent_uid:
                 return str(user["Id"])
         return None
 
@@ -539,7 +556,7 @@ class Store:
             return None
         for (fields_text,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User'"):
             user = json.loads(fields_text)
-            if user.get("IsActive") and user.get("Username") == settings.fallback_owner_username:
+            if self._can_own_tasks(user) and user.get("Username") == settings.fallback_owner_username:
                 return str(user["Id"])
         return None
 
@@ -551,7 +568,7 @@ class Store:
             if value is None:
                 fields[spec.field] = None
             elif spec.kind == "datetime":
-                fields[spec.field] = format_instant(to_utc(value, time_zone))  # type: ignore[arg-type]
+                fields[spec.field] = format_instant(stored_instant(value, time_zone))  # type: ignore[arg-type]
             elif spec.kind == "integer":
                 fields[spec.field] = float(value)  # type: ignore[arg-type]
             elif spec.kind == "salesforceId":
@@ -640,7 +657,9 @@ class Store:
                 for i in sorted(internals, key=lambda i: i["rowKey"])
                 if i.get("recordId") and to_18(record_id) == i["recordId"]
             )
-            owner = choose_owner(rows, call, tz, self._fallback_owner(cur, settings), self.running_user_id)
+            owners = self._task_owners(cur)
+            fallback = self._fallback_owner(cur, settings)
+            owner = choose_owner(rows, call, tz, fallback, self.running_user_id, owners.__contains__)
             task = task_values(
                 rows,
                 call,
@@ -674,15 +693,22 @@ class Store:
             return self.unexpected(raw, exc, settings)
 
     def simulate(self, raw: bytes, row: Row, settings: Settings) -> Answer | None:
-        """The org-only outcomes, on request (``fault``): a lock timeout answers retry/locked and
+        """The answers given before a row is written: a body still held in quarantine gets its first
+        answer again (outcomes.json ``heldOnResend``: org_refused and unexpected_error, as in Apex),
+        and the org-only outcomes on request (``fault``): a lock timeout answers retry/locked and
         stores nothing; an org refusal (as a validation rule would) answers 409 org_refused and
-        quarantines the body, and a resend of that body gets the same answer, as in the org."""
+        quarantines the body."""
         call_key = str(row.call_id)
         if self.fault == FAULT_LOCK_TIMEOUT:
             return answer("locked", settings, call_id=call_key, row_key=row.row_key)
         key = body_mod.body_key(raw)
         held = self.get_by_external_id(QUARANTINE, "BodyKey__c", key)
-        if held is None and self.fault != FAULT_ORG_REFUSAL:
+        is_held = (
+            held is not None
+            and held.get("Status__c") == "New"
+            and held.get("Reason__c") in load_outcomes().held_codes
+        )
+        if not is_held and self.fault != FAULT_ORG_REFUSAL:
             return None
         with self.transaction() as cur:
             stored = cur.execute(
@@ -690,25 +716,36 @@ class Store:
             ).fetchone()
         if stored is not None:
             return None  # a row stored before is a resend: write_row answers it
-        if held is not None and held.get("Status__c") == "New" and held.get("Reason__c") == "org_refused":
+        if is_held:
+            assert held is not None
+            code = str(held.get("ErrorCode__c") or held.get("Reason__c"))
             errors = json.loads(held.get("Errors__c") or "[]")
-        elif self.fault == FAULT_ORG_REFUSAL:
-            errors = [{"field": None, "code": SIMULATED_REFUSAL, "message": "Simulated validation rule"}]
         else:
-            return None
-        result = answer("org_refused", settings, call_id=call_key, row_key=row.row_key, errors=errors)
-        self.quarantine(raw, row.raw, errors, "org_refused", result.http, call_key)
+            code = "org_refused"
+            errors = [
+                {
+                    "field": None,
+                    "code": SIMULATED_REFUSAL,
+                    "message": load_outcomes().error_message(code),
+                    "detail": "Simulated validation rule",
+                }
+            ]
+        result = answer(code, settings, call_id=call_key, row_key=row.row_key, errors=_for_jtel(errors))
+        self.quarantine(raw, row.raw, errors, code, result.http, call_key)
         result.body["quarantineKey"] = key
         return result
 
     def unexpected(self, raw: bytes, exc: BaseException, settings: Settings) -> Answer:
-        errors = [FieldError(None, type(exc).__name__, str(exc)[:255])]
-        result = answer("unexpected_error", settings, errors=errors)
+        # The exception's text may name internals: jtel gets a generic message, the quarantine
+        # record keeps the detail (docs/contract.md "Answers").
+        code = "unexpected_error"
+        error = FieldError(None, type(exc).__name__, load_outcomes().error_message(code))
+        result = answer(code, settings, errors=[error])
         try:
             self.quarantine(
                 raw,
                 body_mod.decode_raw(raw),
-                [e.as_dict() for e in errors],
+                [{**error.as_dict(), "detail": str(exc)[:ERRORS_LIMIT]}],
                 "unexpected_error",
                 result.http,
                 None,
