@@ -28,8 +28,8 @@ from types import TracebackType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from jtel_sf.engine import body as body_mod
-from jtel_sf.engine.answers import Answer, answer, batch_answer
+from jtel_sf.engine import call_statistics_service
+from jtel_sf.engine.answers import Answer, answer
 from jtel_sf.settings import Settings
 
 from . import schema
@@ -841,25 +841,13 @@ class LocalServer:
         return {"hook": self.fault}
 
     def endpoint(self, raw: bytes) -> Answer:
-        """The writeCallStatistics contract on a raw body."""
+        """The writeCallStatistics contract on a raw body: the engine's service in one transaction."""
         store = self.store_checked()
-        settings = self.settings
         try:
-            parsed = body_mod.parse_body(raw)
-        except Exception as exc:  # never a traceback: quarantined as unexpected
-            return store.unexpected(raw, exc, settings)
-        if parsed.body_error is not None:
-            return store.process_element(raw, parsed.body_error, settings)
-        if parsed.too_large:
-            return answer("batch_too_large", settings)
-        if not parsed.is_batch:
-            return store.process_element(raw, parsed.elements[0], settings)
-        results = []
-        for element in parsed.elements:
-            # Apex: Blob.valueOf of the element's text; a lone surrogate becomes "?" (Java's UTF-8 encoder).
-            element_raw = element.raw.encode("utf-8", errors="replace")
-            results.append(store.process_element(element_raw, element, settings))
-        return batch_answer(results, settings)
+            with store.transaction():
+                return call_statistics_service.handle(raw, store, self.settings)
+        except Busy:
+            return answer("busy", self.settings, message=BUSY_MESSAGE)
 
 
 __all__ = ["LocalServer"]
