@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +35,7 @@ from jtel_sf.engine import call_statistics_service
 from jtel_sf.engine.answers import Answer, answer
 from jtel_sf.settings import Settings
 
-from . import schema
+from . import schema, status_page
 from . import soql as soql_mod
 from . import tls as tls_mod
 from .store import FAULTS, ROW, Busy, DuplicateValue, RequiredFieldMissing, Store
@@ -103,6 +106,19 @@ def escape_for_log(text: str) -> str:
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 MAX_CHUNK_LINE = 1024
 MAX_TRAILER_LINES = 64
+
+
+@dataclass(frozen=True)
+class _Page:
+    html: str
+    content_type: str = "text/html;charset=UTF-8"
+
+
+def is_loopback_address(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -196,11 +212,19 @@ class _Handler(BaseHTTPRequestHandler):
             f"{escape_for_log(self.command)} {escape_for_log(path)} {status}{code} {ms:.1f}ms"
         )
 
-    def _send(self, status: int, body: Any, started: float, *, raw: bytes | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        started: float,
+        *,
+        raw: bytes | None = None,
+        content_type: str | None = None,
+    ) -> None:
         payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode("utf-8"))
         self.send_response(status)
         if payload or body is not None:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Type", content_type or "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -290,7 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body() if self.command in ("POST", "PATCH", "PUT") else b""
             with app.store_checked().session():
                 status, reply = self._route(urlsplit(self.path), body)
-            if isinstance(reply, Answer):
+            if isinstance(reply, _Page):
+                self._send(
+                    status, None, started, raw=reply.html.encode("utf-8"), content_type=reply.content_type
+                )
+            elif isinstance(reply, Answer):
                 self._send(reply.http, reply.body, started)
             else:
                 self._send(status, reply, started)
@@ -331,6 +359,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/services/oauth2/userinfo":
             self._only("GET", "POST")
             return 200, app.userinfo(self._bearer_user())
+        if path == "/":
+            self._only("GET", "HEAD")
+            if not is_loopback_address(self.client_address[0]):
+                raise _Reply(
+                    403,
+                    [{"errorCode": "FORBIDDEN", "message": "The status page answers loopback clients only"}],
+                )
+            return 200, _Page(app.status_page())
         if path == "/services/data":
             self._only("GET", "HEAD")
             return 200, app.versions()  # no session needed, as in Salesforce
@@ -501,6 +537,7 @@ class LocalServer:
         self._log_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.requests_served = 0
+        self.answers: Counter[tuple[str, str]] = Counter()  # (status, code) of every row answered
 
     def write_log(self, line: str) -> None:
         """One whole line per call, never interleaved with another thread's."""
@@ -845,9 +882,21 @@ class LocalServer:
         store = self.store_checked()
         try:
             with store.transaction():
-                return call_statistics_service.handle(raw, store, self.settings)
+                result = call_statistics_service.handle(raw, store, self.settings)
         except Busy:
-            return answer("busy", self.settings, message=BUSY_MESSAGE)
+            result = answer("busy", self.settings, message=BUSY_MESSAGE)
+        counted = [r["body"] for r in result.body.get("results", [])] or [result.body]
+        with self._count_lock:
+            self.answers.update((str(b.get("status")), str(b.get("code"))) for b in counted)
+        return result
+
+    def status_page(self) -> str:
+        with self._count_lock:
+            answers = Counter(self.answers)
+            served = self.requests_served
+        return status_page.render(
+            self.store_checked(), base_url=self.base_url, answers=answers, served=served
+        )
 
 
 __all__ = ["LocalServer"]

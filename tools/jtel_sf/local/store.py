@@ -390,6 +390,19 @@ class Store:
         )
         return [json.loads(r[0]) for r in rows]
 
+    def recent(self, sobject: str, limit: int) -> list[dict[str, Any]]:
+        """The records of a type changed last, newest first (the status page)."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT fields FROM records WHERE sobject = ? "
+                "ORDER BY json_extract(fields, '$.LastModifiedDate') DESC, rowid DESC LIMIT ?",
+                (sobject, limit),
+            )
+            .fetchall()
+        )
+        return [json.loads(r[0]) for r in rows]
+
     def find_user(self, match_field: str, value: str | None = None) -> dict[str, Any] | None:
         """An active user whose ``match_field`` equals ``value`` (any non-empty one when None).
 
