@@ -193,29 +193,23 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 )
             )
             for size in sizes:
-                one_call = call[0]
-                call[0] += 1
-                batch = [json.dumps([row(one_call, leg) for leg in range(size)]).encode()]
-                results.append(
-                    measure(
-                        server,
-                        f"one call of {size} rows in one batch",
-                        size,
-                        lambda b=batch: keep_alive(server, b),
-                    )
-                )
+                count = max(1, 400 // size)  # about 400 rows a run: calls of this size
+                first = call[0]
+                call[0] += count
+                batch = [
+                    json.dumps([row(first + c, leg) for leg in range(size)]).encode() for c in range(count)
+                ]
+                label = f"calls of {size} rows, each call one batch ({count} calls)"
+                results.append(measure(server, label, size * count, lambda b=batch: keep_alive(server, b)))
             for size in sizes:
-                one_call = call[0]
-                call[0] += 1
-                singles = [json.dumps(row(one_call, leg)).encode() for leg in range(size)]
-                results.append(
-                    measure(
-                        server,
-                        f"one call of {size} rows as single-row POSTs, keep-alive",
-                        size,
-                        lambda s=singles: keep_alive(server, s),
-                    )
-                )
+                count = max(1, 400 // size)
+                first = call[0]
+                call[0] += count
+                singles = [
+                    json.dumps(row(first + c, leg)).encode() for c in range(count) for leg in range(size)
+                ]
+                label = f"calls of {size} rows, one POST per row, keep-alive ({count} calls)"
+                results.append(measure(server, label, size * count, lambda s=singles: keep_alive(server, s)))
         finally:
             server.stop()
     return results

@@ -7,6 +7,7 @@ Task's field values.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -52,9 +53,14 @@ class CallRow:
         return self.row.values.get(name)
 
 
+@functools.lru_cache(maxsize=65536)
+def _stored(value: datetime, time_zone: str) -> datetime:
+    return stored_instant(value, time_zone)  # a zone lookup per value: cached, the roll-up asks often
+
+
 def _instant(value: object, time_zone: str) -> datetime | None:
     """The stored instant (whole seconds), as the roll-up reads it back in the org."""
-    return stored_instant(value, time_zone) if isinstance(value, datetime) else None
+    return _stored(value, time_zone) if isinstance(value, datetime) else None
 
 
 def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:

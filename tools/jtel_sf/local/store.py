@@ -77,6 +77,7 @@ CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 """
 
 
+ROW_CACHE_SIZE = 20000
 __all__ = ["FAULTS", "Busy", "DuplicateValue", "RequiredFieldMissing", "Store"]
 
 
@@ -144,6 +145,7 @@ class Store:
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._pool_free = threading.BoundedSemaphore(pool_size)
         self._pooled: list[sqlite3.Connection] = []
+        self._row_cache: dict[tuple[str, str, str | None], StoredRow] = {}
         create_private(self.path)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
@@ -511,10 +513,21 @@ class Store:
             record_type=internal.get("recordType"),
         )
 
+    def _read_row(self, record_id: str, fields_text: str, internal_text: str | None) -> StoredRow:
+        """A stored row, parsed once: the roll-up reads every row of a call on every write."""
+        key = (record_id, fields_text, internal_text)
+        found = self._row_cache.get(key)
+        if found is None:
+            found = self._stored_row(record_id, json.loads(fields_text), json.loads(internal_text or "{}"))
+            if len(self._row_cache) >= ROW_CACHE_SIZE:
+                self._row_cache.clear()
+            self._row_cache[key] = found
+        return found
+
     def rows_by_key(self, row_keys: Iterable[str]) -> dict[str, StoredRow]:
         result = {}
         for record_id, fields_text, internal_text in self._by_ext_keys(ROW, row_keys):
-            row = self._stored_row(record_id, json.loads(fields_text), json.loads(internal_text or "{}"))
+            row = self._read_row(record_id, fields_text, internal_text)
             result[row.row_key] = row
         return result
 
@@ -525,7 +538,7 @@ class Store:
                 "SELECT id, fields, internal FROM records WHERE parent_id = ? AND sobject = ? ORDER BY rowid",
                 (call_id, ROW),
             )
-            result[call_id] = [self._stored_row(i, json.loads(f), json.loads(n or "{}")) for i, f, n in found]
+            result[call_id] = [self._read_row(i, f, n) for i, f, n in found]
         return result
 
     def type_of(self, record_id: str) -> str | None:
