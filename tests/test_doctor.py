@@ -399,3 +399,45 @@ def test_jwt_bearer_through_the_cli(
     assert code == 1
     key_lines = key_file.read_text().splitlines()[1:-1]
     assert not any(line in out + err for line in key_lines)
+
+
+class _FieldPermissionsOrg:
+    """Answers the FieldPermissions query of the match-field check with the given grants."""
+
+    def __init__(self, grants: list[dict[str, Any]]) -> None:
+        self.grants = grants
+        self.queries: list[str] = []
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        self.queries.append(soql)
+        return self.grants
+
+
+@pytest.mark.parametrize(
+    ("field_name", "grants", "fails"),
+    [
+        ("CommunityNickname", [], False),  # required: takes no field permissions, nothing to check
+        ("EmployeeNumber", [{"PermissionsRead": True}], False),
+        ("EmployeeNumber", [], True),
+        ("Jtel_UID__c", [{"PermissionsRead": False}], True),
+    ],
+)
+def test_doctor_says_when_the_integration_user_cannot_read_the_match_field(
+    field_name: str, grants: list[dict[str, Any]], fails: bool
+) -> None:
+    from types import SimpleNamespace
+
+    from jtel_sf.org.doctor import FAIL, match_field_unreadable
+    from jtel_sf.settings import Settings
+
+    org = _FieldPermissionsOrg(grants)
+    ctx = SimpleNamespace(settings=Settings(), org=org)
+    result = match_field_unreadable(ctx, field_name)  # type: ignore[arg-type]
+    assert (result is not None) is fails
+    if result is not None:
+        assert result.status == FAIL and f"User.{field_name}" in result.detail
+    if field_name != "CommunityNickname":
+        assert org.queries == [
+            f"SELECT PermissionsRead FROM FieldPermissions WHERE Field = 'User.{field_name}' "
+            "AND Parent.Name = 'JtelCallStatisticsIntegration'"
+        ]

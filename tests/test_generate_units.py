@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,8 @@ def test_permission_set_model_is_least_privilege() -> None:
         f"{objects}/Other__c/fields/Foreign__c.field-meta.xml": FIELD.format("<type>Text</type>"),
     }
     model = permissions.build_permission_set(files, label="L")
-    assert [f.field for f in model.fields] == ["JtelCall__c.Plain__c"]
+    task_fields = ["Task.ActivityDate", "Task.Description", "Task.WhatId", "Task.WhoId"]
+    assert [f.field for f in model.fields] == ["JtelCall__c.Plain__c", *task_fields]
     assert model.classes == ("JtelCallStatisticsResource",)
     assert model.user_permissions == ("EditTask",)
     by_object = {o.object: o for o in model.objects}
@@ -128,6 +130,41 @@ def test_permission_set_model_is_least_privilege() -> None:
     assert set(by_object) == {"JtelCall__c", "JtelCallRow__c", "JtelQuarantine__c"}, "only the jtel objects"
     with pytest.raises(UsageError, match="not valid XML"):
         permissions.takes_field_permissions("<broken", "objects/X/fields/Y")
+
+
+def test_the_agent_match_field_is_readable_unless_it_is_a_required_user_field() -> None:
+    for required in ("CommunityNickname", "Username", "Alias"):
+        model = permissions.build_permission_set({}, "L", agent_match_field=required)
+        assert not any(f.field.startswith("User.") for f in model.fields), required
+    for optional in ("EmployeeNumber", "FederationIdentifier", "Jtel_Agent_Id__c"):
+        model = permissions.build_permission_set({}, "L", agent_match_field=optional)
+        users = [f for f in model.fields if f.field.startswith("User.")]
+        assert [(f.field, f.editable) for f in users] == [(f"User.{optional}", False)], "read only"
+
+
+def test_fields_only_an_admin_writes_get_no_integration_permission() -> None:
+    quarantine = "force-app/main/default/objects/JtelQuarantine__c/fields"
+    files = {
+        f"{quarantine}/ReprocessResult__c.field-meta.xml": FIELD.format("<type>Text</type>"),
+        f"{quarantine}/Status__c.field-meta.xml": FIELD.format("<type>Text</type>"),
+    }
+    fields = {f.field for f in permissions.build_permission_set(files, "L").fields}
+    assert "JtelQuarantine__c.Status__c" in fields
+    assert "JtelQuarantine__c.ReprocessResult__c" not in fields
+
+
+def test_access_data_names_exactly_the_task_fields_the_apex_writes() -> None:
+    """access.json is the input of the Task field permissions: a Task field the Apex starts to write
+    must be listed there (with whether it takes field permissions), or this fails."""
+    source = (REPO / CLASSES_DIR / "JtelCallTask.cls").read_text(encoding="utf-8")
+    written = set(re.findall(r"\btask\.(\w+)\s*=[^=]", source))
+    listed = {
+        str(entry["field"]).removeprefix("Task.")
+        for entry in permissions.load_access()["standardFields"]  # type: ignore[attr-defined]
+        if str(entry["field"]).startswith("Task.")
+    }
+    assert written, "no Task field assignment found in JtelCallTask.cls"
+    assert written == listed
 
 
 def test_committed_permission_set_grants_no_broad_access() -> None:

@@ -1,4 +1,6 @@
-"""The integration permission set, derived from the object metadata in force-app.
+"""The integration permission set, derived from the object metadata in force-app and from the
+contract's access data (``contract/access.json``: the standard fields the code reads or writes in
+user mode, and the configured agent match field).
 
 Least privilege for the integration user (issue 3, Security): the Apex REST entry class only
 (Apex Developer Guide, Class Security: classes called from an entry point need no access of their
@@ -10,11 +12,13 @@ the Salesforce API Integration permission set license (see docs/admin-setup.md).
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from ..contract import CONTRACT_DIR
 from ..errors import UsageError
 
 MD_NS = "{http://soap.sforce.com/2006/04/metadata}"
@@ -45,9 +49,8 @@ OBJECT_ACCESS: tuple[ObjectAccess, ...] = (
 # the objects jtel names (docs/admin-setup.md, sections 5 and 6). This set covers the jtel objects.
 LINKED_OBJECTS: tuple[str, ...] = ()
 
-# Edit Tasks: create and update the call's Task. The Task call fields (CallType, CallObject,
-# CallDurationInSeconds, CallDisposition) are not subject to field-level security (Object
-# Reference, Task). API Enabled comes with the Minimum Access - API Only Integrations profile.
+# Edit Tasks: create and update the call's Task. Its fields under field-level security come from
+# contract/access.json. API Enabled comes with the Minimum Access - API Only Integrations profile.
 USER_PERMISSIONS: tuple[str, ...] = ("EditTask",)
 
 
@@ -99,12 +102,36 @@ def field_files(files: Mapping[str, str], object_name: str) -> dict[str, str]:
     return found
 
 
-def build_permission_set(files: Mapping[str, str], label: str) -> PermissionSetModel:
+def load_access() -> dict[str, object]:
+    data: dict[str, object] = json.loads((CONTRACT_DIR / "access.json").read_text(encoding="utf-8"))
+    return data
+
+
+def standard_field_permissions(agent_match_field: str) -> list[FieldPermission]:
+    """Field permissions for the standard fields the code uses in user mode (access.json): the
+    Task fields under field-level security it writes, and read on the agent match field unless
+    that is a required User field. A custom match field (``X__c``) always gets one."""
+    access = load_access()
+    perms = [
+        FieldPermission(str(entry["field"]), editable=entry["access"] == "edit")
+        for entry in access["standardFields"]  # type: ignore[attr-defined]
+        if entry["fieldPermissions"]
+    ]
+    required = access["agentMatchField"]["requiredFields"]  # type: ignore[index]
+    if agent_match_field not in required:
+        perms.append(FieldPermission(f"User.{agent_match_field}", editable=False))
+    return perms
+
+
+def build_permission_set(
+    files: Mapping[str, str], label: str, agent_match_field: str = "CommunityNickname"
+) -> PermissionSetModel:
     """The permission set for the project files ``files`` (relative posix path -> text)."""
-    field_perms: list[FieldPermission] = []
+    excluded = load_access()["notForIntegration"]
+    field_perms: list[FieldPermission] = standard_field_permissions(agent_match_field)
     for access in OBJECT_ACCESS:
         for name, text in sorted(field_files(files, access.object).items()):
-            if not name.endswith("__c"):
+            if not name.endswith("__c") or f"{access.object}.{name}" in excluded:  # type: ignore[operator]
                 continue
             if takes_field_permissions(text, f"{OBJECTS_DIR}/{access.object}/fields/{name}"):
                 field_perms.append(FieldPermission(f"{access.object}.{name}", editable=True))

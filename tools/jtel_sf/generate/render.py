@@ -182,7 +182,9 @@ def render_all(
     )
     merged = dict(project_files)
     merged.update({f.path: f.content for f in out if f.path.startswith(ROW_FIELDS_DIR + "/")})
-    perms = permissions.build_permission_set(merged, label="jtel Call Statistics Integration")
+    perms = permissions.build_permission_set(
+        merged, label="jtel Call Statistics Integration", agent_match_field=settings.agent_match_field
+    )
     out.append(
         RenderedFile(
             f"{PERMISSION_SETS_DIR}/{settings.permission_set}.permissionset-meta.xml",

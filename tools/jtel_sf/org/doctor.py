@@ -275,7 +275,31 @@ def check_agent_matching(ctx: DoctorContext) -> CheckResult:
             detail,
             f"Fill User.{field_name} with each agent's jtel AgentUID, or choose another AgentMatchField__c.",
         )
-    return CheckResult(PASS, detail)
+    unreadable = match_field_unreadable(ctx, field_name)
+    return unreadable or CheckResult(PASS, detail)
+
+
+def match_field_unreadable(ctx: DoctorContext, field_name: str) -> CheckResult | None:
+    """The agent lookup runs in user mode: a match field the integration user cannot read maps no
+    agent at all (docs/contract.md "Agent matching"). Required User fields take no field
+    permissions; any other needs read in the integration permission set."""
+    from ..generate.permissions import load_access
+
+    if field_name in load_access()["agentMatchField"]["requiredFields"]:  # type: ignore[index]
+        return None
+    name = ctx.settings.permission_set
+    grants = ctx.org.query(
+        f"SELECT PermissionsRead FROM FieldPermissions WHERE Field = {quote('User.' + field_name)} "
+        f"AND Parent.Name = {quote(name)}"
+    )
+    if any(grant.get("PermissionsRead") for grant in grants):
+        return None
+    return CheckResult(
+        FAIL,
+        f"{name} grants no read on User.{field_name}: the integration user's agent lookup maps no agent",
+        "Run `jtel-sf generate` and `jtel-sf deploy` (the generated set grants it), or grant read on the "
+        "field in another permission set of the integration user.",
+    )
 
 
 CHECKS: tuple[tuple[str, Callable[[DoctorContext], CheckResult]], ...] = (
