@@ -49,7 +49,9 @@ def _limit_open_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FILE_LIMIT, FILE_LIMIT))
 
 
-def start_serve(tmp_path: Path, *extra: str, limit_files: bool = False) -> ServeProcess:
+def start_serve(
+    tmp_path: Path, *extra: str, limit_files: bool = False, env: dict[str, str] | None = None
+) -> ServeProcess:
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "jtel_sf.cli", "serve", "--port", "0", "--quiet"]  # noqa: RUF005
@@ -57,6 +59,7 @@ def start_serve(tmp_path: Path, *extra: str, limit_files: bool = False) -> Serve
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=None if env is None else {**os.environ, **env},
         preexec_fn=_limit_open_files
         if limit_files
         else None,  # the child only: the test process keeps its limit
@@ -465,3 +468,14 @@ def test_the_ready_file_is_private_and_names_everything_a_client_needs(tmp_path:
     finally:
         stop_serve(server)
     assert not ready.exists()  # removed on stop: a watcher never reads a dead server's file
+
+
+def test_credentials_from_environment_variables(tmp_path: Path) -> None:
+    creds = {"JTEL_SF_LOCAL_CLIENT_ID": "jtel-from-env", "JTEL_SF_LOCAL_CLIENT_SECRET": "s3cret-from-env"}
+    server = start_serve(tmp_path, env=creds)
+    try:
+        assert (server.info["clientId"], server.info["clientSecret"]) == ("jtel-from-env", "s3cret-from-env")
+        assert token(server.info)
+    finally:
+        err = stop_serve(server)
+    assert "s3cret-from-env" not in err  # a given secret is never printed

@@ -52,6 +52,26 @@ class CallRow:
     def get(self, name: str) -> object:
         return self.row.values.get(name)
 
+    # A stored row is read again on every write of its call: its keys are computed once.
+    @functools.cached_property
+    def leg(self) -> tuple[object, ...]:
+        """The leg's values, date-times as stored (whole seconds), as the Apex compares them."""
+        return tuple(_seconds(self.get(name)) for name in LEG_FIELDS)
+
+    def order_key(self, time_zone: str) -> tuple[object, ...]:
+        cache: dict[str, tuple[object, ...]] = self.__dict__.setdefault("_order_keys", {})
+        found = cache.get(time_zone)
+        if found is None:
+            parts: list[object] = []
+            for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
+                moment = _instant(self.get(name), time_zone)
+                parts.extend((moment is None, moment.timestamp() if moment else 0.0))
+            code = self.get("TransactionCodeExportKey")
+            parts.extend((code is None, code or ""))
+            parts.append(self.row_key)
+            found = cache[time_zone] = tuple(parts)
+        return found
+
 
 @functools.lru_cache(maxsize=65536)
 def _stored(value: datetime, time_zone: str) -> datetime:
@@ -67,17 +87,7 @@ def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
     """dtCallAlert, dtCallConnect, dtCallStart ascending (absent last), TransactionCodeExportKey
     (absent last), then RowKey."""
 
-    def key(item: CallRow) -> tuple[object, ...]:
-        parts: list[object] = []
-        for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
-            moment = _instant(item.get(name), time_zone)
-            parts.extend((moment is None, moment.timestamp() if moment else 0.0))
-        code = item.get("TransactionCodeExportKey")
-        parts.extend((code is None, code or ""))
-        parts.append(item.row_key)
-        return tuple(parts)
-
-    return sorted(rows, key=key)
+    return sorted(rows, key=lambda item: item.order_key(time_zone))
 
 
 def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
@@ -85,10 +95,8 @@ def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        # date-times as stored (whole seconds), as the Apex compares them
-        leg = tuple(_seconds(item.get(name)) for name in LEG_FIELDS)
-        if leg not in seen:
-            seen.add(leg)
+        if item.leg not in seen:
+            seen.add(item.leg)
             result.append(item)
     return result
 
@@ -98,12 +106,12 @@ def _seconds(value: object) -> object:
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
-    values: list[str] = []
+    values: dict[str, None] = {}  # insertion-ordered set: linear, not quadratic, in the rows
     for item in ordered:
         value = item.get(name)
-        if value is not None and str(value) not in values:
-            values.append(str(value))
-    return values
+        if value is not None:
+            values.setdefault(str(value), None)
+    return list(values)
 
 
 def _first(ordered: Sequence[CallRow], name: str) -> object:

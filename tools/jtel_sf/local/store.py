@@ -145,7 +145,7 @@ class Store:
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._pool_free = threading.BoundedSemaphore(pool_size)
         self._pooled: list[sqlite3.Connection] = []
-        self._row_cache: dict[tuple[str, str, str | None], StoredRow] = {}
+        self._row_cache: dict[tuple[str, str], StoredRow] = {}
         create_private(self.path)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
@@ -332,6 +332,7 @@ class Store:
                     raise DuplicateValue(ext_field, str(other[0]))
                 cur.execute("UPDATE records SET ext_key = ? WHERE id = ?", (fields[ext_field], found[0]))
             self._update(cur, str(found[0]), fields)
+        self._forget_rows()
         return True
 
     def get(self, record_id: str, sobject: str | None = None) -> tuple[str, dict[str, Any]] | None:
@@ -377,6 +378,7 @@ class Store:
                 return False
             cur.execute("DELETE FROM records WHERE parent_id = ?", (found[0],))
             cur.execute("DELETE FROM records WHERE id = ?", (found[0],))
+        self._forget_rows()
         return True
 
     def count(self, sobject: str) -> int:
@@ -514,15 +516,19 @@ class Store:
         )
 
     def _read_row(self, record_id: str, fields_text: str, internal_text: str | None) -> StoredRow:
-        """A stored row, parsed once: the roll-up reads every row of a call on every write."""
-        key = (record_id, fields_text, internal_text)
-        found = self._row_cache.get(key)
-        if found is None:
-            found = self._stored_row(record_id, json.loads(fields_text), json.loads(internal_text or "{}"))
+        found = self._stored_row(record_id, json.loads(fields_text), json.loads(internal_text or "{}"))
+        self._remember(found)
+        return found
+
+    def _remember(self, row: StoredRow) -> None:
+        with self._lock:
             if len(self._row_cache) >= ROW_CACHE_SIZE:
                 self._row_cache.clear()
-            self._row_cache[key] = found
-        return found
+            self._row_cache[(row.id, row.row_key)] = row
+
+    def _forget_rows(self) -> None:
+        with self._lock:
+            self._row_cache.clear()
 
     def rows_by_key(self, row_keys: Iterable[str]) -> dict[str, StoredRow]:
         result = {}
@@ -532,13 +538,29 @@ class Store:
         return result
 
     def rows_of_calls(self, call_ids: Iterable[str]) -> dict[str, list[StoredRow]]:
+        """Every row of each call. A row is parsed once and kept by (Id, RowKey__c): the roll-up reads
+        all rows of a call on every write of it, and stored rows do not change (a REST update or
+        delete empties the cache)."""
         result: dict[str, list[StoredRow]] = {}
+        conn = self._conn()
         for call_id in dict.fromkeys(call_ids):
-            found = self._conn().execute(
-                "SELECT id, fields, internal FROM records WHERE parent_id = ? AND sobject = ? ORDER BY rowid",
+            keys = conn.execute(
+                "SELECT id, ext_key FROM records WHERE parent_id = ? AND sobject = ? ORDER BY rowid",
                 (call_id, ROW),
-            )
-            result[call_id] = [self._read_row(i, f, n) for i, f, n in found]
+            ).fetchall()
+            with self._lock:
+                known = {key: self._row_cache.get(key) for key in keys}
+            missing = [key[0] for key, row in known.items() if row is None]
+            for start in range(0, len(missing), 500):
+                part = missing[start : start + 500]
+                found = conn.execute(
+                    f"SELECT id, fields, internal FROM records WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+                for record_id, fields_text, internal_text in found:
+                    row = self._read_row(record_id, fields_text, internal_text)
+                    known[(row.id, row.row_key)] = row
+            result[call_id] = [row for row in known.values() if row is not None]
         return result
 
     def type_of(self, record_id: str) -> str | None:
