@@ -23,7 +23,7 @@ LINKED = "Linked"
 UNLINKED = "Unlinked"
 NO_RECORD = "NoRecord"
 JOIN = "; "
-TEXT_LIMIT = 255
+TEXT_LIMIT = load_outcomes().max_string_length  # the call's Text(255) fields (outcomes.json)
 LEG_FIELDS = (
     "AcdAgentGroupsName",
     "AgentUID",
