@@ -479,3 +479,18 @@ def test_credentials_from_environment_variables(tmp_path: Path) -> None:
     finally:
         err = stop_serve(server)
     assert "s3cret-from-env" not in err  # a given secret is never printed
+
+
+def test_connections_beyond_the_cap_get_the_retry_answer(tmp_path: Path) -> None:
+    with LocalServer(db_path=tmp_path / "db.sqlite", quiet=True, max_connections=2) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both accepted and waiting for a request
+            reply = raw_request(server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reply.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in reply
+            assert b'"code": "busy"' in reply
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert requests.get(server.base_url + "/services/data/", timeout=5).status_code == 200
