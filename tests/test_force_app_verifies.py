@@ -64,6 +64,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
         ),
         encoding="utf-8",
     )
+    layouts = project / "force-app/main/default/objects/JtelCall__c/compactLayouts"
+    compact = layouts / "JtelCallCompact.compactLayout-meta.xml"
+    text = compact.read_text(encoding="utf-8")
+    compact.write_text(text.replace("    <fullName>JtelCallCompact</fullName>\n", ""), encoding="utf-8")
     return _verify(project / "force-app")
 
 
@@ -94,3 +98,10 @@ def test_planted_soql_in_a_loop_is_reported(planted: tuple[int, dict]) -> None:
     _, report = planted
     rules = _rules(report, "JtelUserSelector.cls")
     assert any(check == "pmd" and "Loop" in rule for check, rule, _ in rules), report["findings"]
+
+
+def test_planted_platform_rule_violation_is_reported_at_its_file_and_line(planted: tuple[int, dict]) -> None:
+    """The platform rulebook runs in the command (every rule's own plant: tests/test_platform_rules.py)."""
+    _, report = planted
+    rules = _rules(report, "JtelCallCompact.compactLayout-meta.xml")
+    assert ("platform", "decomposed-fullname", 2) in rules, report["findings"]

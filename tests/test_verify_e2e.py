@@ -101,7 +101,8 @@ def test_each_planted_error_is_reported_at_its_file_and_line(broken: Run) -> Non
 def test_broken_summary_and_messages(broken: Run) -> None:
     document = broken.json()
     assert document["ok"] is False
-    assert document["counts"] == {"syntax": 1, "semantics": 1, "pmd": 3, "format": 1, "metadata": 2}
+    counts = {"syntax": 1, "semantics": 1, "pmd": 3, "format": 1, "metadata": 2, "platform": 0}
+    assert document["counts"] == counts
     assert document["files"] == {"apex": 7, "xml": 9}
     messages = {f["rule"]: f["message"] for f in document["findings"]}
     assert "Missing_Field__c" in messages["Missing"]
@@ -118,7 +119,7 @@ def test_clean_fixture_passes(clean: Run) -> None:
     assert clean.code == 0, clean.out + clean.err
     (summary,) = clean.out.splitlines()
     assert summary.startswith(
-        "verify: OK (syntax 0, semantics 0, pmd 0, format 0, metadata 0) in 1 Apex and 3 XML"
+        "verify: OK (syntax 0, semantics 0, pmd 0, format 0, metadata 0, platform 0) in 1 Apex and 3 XML"
     )
     assert "Error" not in clean.err
 

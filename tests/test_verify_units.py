@@ -164,7 +164,7 @@ def test_finding_line_format_and_json(tmp_path: Path) -> None:
     result = VerifyResult(target=tmp_path, findings=[item], notes=[], apex_files=2, xml_files=5, seconds=1.25)
     assert not result.ok
     assert result.summary() == (
-        "verify: 1 finding(s) (syntax 0, semantics 0, pmd 1, format 0, metadata 0) "
+        "verify: 1 finding(s) (syntax 0, semantics 0, pmd 1, format 0, metadata 0, platform 0) "
         "in 2 Apex and 5 XML file(s) checked, 1.2s"
     )
     document = json.loads(result.to_json(tmp_path))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..settings import DEFAULT_SETTINGS
-from . import checks
+from . import checks, platform
 from .findings import CHECKS, Finding
 from .toolchain import ensure_toolchain
 
@@ -139,6 +139,8 @@ def run_verify(path: Path | None = None, *, fix: bool = False) -> VerifyResult:
         ]
         findings += checks.check_suppressions(apex_files)
     findings += checks.check_metadata(apex_files, xml_files)
+    project = checks.find_project(target)
+    findings += platform.check_platform(target, apex_files, xml_files, project, toolchain.root)
     findings.sort(key=lambda item: (item.path, item.line, item.column, item.check, item.rule))
     return VerifyResult(
         target=target,

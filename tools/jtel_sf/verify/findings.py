@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # The checks, in the order they are reported in the summary.
-CHECKS = ("syntax", "semantics", "pmd", "format", "metadata")
+CHECKS = ("syntax", "semantics", "pmd", "format", "metadata", "platform")
 
 
 @dataclass(frozen=True, order=True)
