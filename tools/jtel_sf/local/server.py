@@ -1,9 +1,12 @@
-"""The local endpoint: an HTTP server that answers like an org with the endpoint deployed.
+"""The local endpoint: an HTTP(S) server that answers like an org with the endpoint deployed.
 
-Paths and JSON shapes follow Salesforce's: ``/services/oauth2/token`` (client credentials),
-``/services/oauth2/userinfo``, ``/services/apexrest/<url_path>`` and a small part of
-``/services/data/vNN.N/`` (sObject create/get/delete, external-Id get, the ``Rows`` child
-relationship of a call, one query shape). Built on the standard library's ThreadingHTTPServer.
+Paths and JSON shapes follow Salesforce's: ``/services/oauth2/token`` (client credentials, form or
+HTTP Basic client authentication), ``/services/oauth2/userinfo``, ``/services/apexrest/<url_path>``
+(the engine's service, :mod:`jtel_sf.engine.call_statistics_service`, over the SQLite store) and
+``/services/data/`` (versions, resources, limits, describe, sObject create/get/PATCH/delete,
+external-Id get, the ``Rows`` child relationship, a SOQL subset: :mod:`.soql`), plus the status
+page at ``/``. Built on the standard library's ThreadingHTTPServer, hardened for load and broken
+clients (see docs/serve.md).
 """
 
 from __future__ import annotations
