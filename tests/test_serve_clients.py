@@ -244,8 +244,27 @@ def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:  # pragma: n
             timeout=180,
         )
         assert limits.returncode == 0 and "DailyApiRequests" in limits.stdout, limits.stderr
+        body = json.dumps({"jtelStatisticsPartAID": 4711, "CONNRES": 1})
+        rest = ("sf", "api", "request", "rest", "/services/apexrest/jtelACD/writeCallStatistics")
+        posted = subprocess.run(
+            [*rest, "--method", "POST", "--body", body, "--target-org", "local"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert posted.returncode == 0 and '"ok_no_record"' in posted.stdout, posted.stdout + posted.stderr
         queried = sf_cli("data", "query", "--query", "SELECT Id, Username FROM User", "--target-org", "local")
         assert queried["result"]["totalSize"] == 4
+        rows = sf_cli(
+            "data",
+            "query",
+            "--query",
+            "SELECT RowKey__c, Call__r.CallKey__c FROM JtelCallRow__c WHERE Call__r.CallKey__c = '4711'",
+            "--target-org",
+            "local",
+        )
+        assert [r["Call__r"]["CallKey__c"] for r in rows["result"]["records"]] == ["4711"]
 
 
 def test_serve_tls_command_prints_its_ca_and_writes_the_ready_file(tmp_path: Path) -> None:
@@ -270,3 +289,17 @@ def test_serve_tls_command_prints_its_ca_and_writes_the_ready_file(tmp_path: Pat
         err = stop_serve(server)
     assert f"CA:            {ca}" in err
     assert not Path(ca).exists()  # the throw-away CA goes with the server
+
+
+def test_query_columns_as_the_sf_cli_reads_them(sf: Salesforce, tls_server: LocalServer) -> None:
+    # sf data query asks for the columns first (forcedotcom/plugin-data retrieveColumns)
+    reply = requests.get(
+        tls_server.base_url + "/services/data/v61.0/query",
+        params={"q": "SELECT Id, RowKey__c, Call__r.CallKey__c FROM JtelCallRow__c", "columns": "true"},
+        headers=sf.headers,
+        verify=str(tls_server.ca_path),
+        timeout=10,
+    ).json()
+    names = [(c["columnName"], [j["columnName"] for j in c["joinColumns"]]) for c in reply["columnMetadata"]]
+    assert names == [("Id", []), ("RowKey__c", []), ("Call__r", ["CallKey__c"])]
+    assert reply["entityName"] == "JtelCallRow__c" and reply["idSelected"] is True

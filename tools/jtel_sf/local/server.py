@@ -425,7 +425,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, app.limits()
         if parts == ["query"]:
             self._only("GET")
-            q = parse_qs(query).get("q", [""])[0]
+            params = parse_qs(query)
+            q = params.get("q", [""])[0]
+            if params.get("columns", [""])[0] == "true":
+                try:
+                    return 200, soql_mod.columns(q)
+                except soql_mod.SoqlError as exc:
+                    raise _Reply(400, exc.as_body()) from None
             return 200, app.query(version, q)
         if parts == ["sobjects"]:
             self._only("GET")

@@ -511,3 +511,54 @@ def run(store: Any, soql: str, version: str) -> dict[str, Any]:
         return {"totalSize": len(found), "done": True, "records": []}
     rows = [_shape(records, query.sobject, r, query.fields, version) for r in found]
     return {"totalSize": len(rows), "done": True, "records": rows}
+
+
+def _column(name: str, display: str, joins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "aggregate": False,
+        "apexType": None,
+        "booleanType": False,
+        "columnName": name,
+        "custom": name.endswith(("__c", "__r")),
+        "displayName": display,
+        "foreignKeyName": None,
+        "insertable": False,
+        "joinColumns": joins or [],
+        "numberType": False,
+        "textType": False,
+        "updatable": False,
+    }
+
+
+def columns(soql: str) -> dict[str, Any]:
+    """The query's columns (``query?q=...&columns=true``), the shape the sf CLI's ``data query`` reads
+    (forcedotcom/plugin-data ``retrieveColumns``): a relationship field is a column of its
+    relationship with the field in ``joinColumns``."""
+    query = parse(soql)
+    result: list[dict[str, Any]] = []
+    by_relationship: dict[str, dict[str, Any]] = {}
+    for path in query.fields:
+        if len(path) == 1:
+            result.append(_column(path[0], path[0]))
+            continue
+        parent = by_relationship.get(path[0])
+        if parent is None:
+            parent = by_relationship[path[0]] = _column(path[0], path[0])
+            result.append(parent)
+        target = parent
+        for depth, name in enumerate(path[1:], start=2):
+            display = ".".join(path[:depth])
+            found = next((c for c in target["joinColumns"] if c["columnName"] == name), None)
+            if found is None:
+                found = _column(name, display)
+                target["joinColumns"].append(found)
+            target = found
+    if query.count:
+        result.append({**_column("expr0", "COUNT()"), "aggregate": True})
+    return {
+        "columnMetadata": result,
+        "entityName": query.sobject.name,
+        "groupBy": False,
+        "idSelected": ("Id",) in query.fields,
+        "keyPrefix": query.sobject.key_prefix,
+    }
