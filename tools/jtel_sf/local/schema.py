@@ -65,6 +65,7 @@ class SObjectType:
     fields: dict[str, Field] = field(default_factory=dict)
     deletable: bool = True
     createable: bool = True
+    described: bool = True  # False: a custom object whose metadata was not found (any field is accepted)
 
     @property
     def key_prefix(self) -> str:
@@ -187,6 +188,7 @@ def types() -> dict[str, SObjectType]:
             fields={f.name: f for f in fields},
             deletable=name not in ("User", "Organization"),
             createable=name not in ("User", "Organization"),
+            described=not custom or folder is not None,
         )
     return result
 
@@ -203,6 +205,8 @@ def find_field(sobject: SObjectType, name: str) -> Field | None:
     for key, value in sobject.fields.items():
         if key.lower() == name.lower():
             return value
+    if not sobject.described:  # installed without force-app: the store is schemaless
+        return Field(name)
     return None
 
 
