@@ -317,6 +317,8 @@ def test_lone_surrogates_are_stored_as_the_org_would_never_a_500(quick: tuple[Lo
         server, bearer, b'{"jtelStatisticsPartAID": 51, "CallerID": "a\\ud800b", "AgentUID": "\\udfff"}'
     )
     assert again.json()["status"] == "duplicate", again.text
+    page = requests.get(server.base_url + "/", timeout=10)  # the status page shows the stored text
+    assert page.status_code == 200 and 'data-call="51"' in page.text and "<td>?</td>" in page.text
 
 
 @pytest.mark.parametrize(

@@ -318,9 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
             with app.store_checked().session():
                 status, reply = self._route(urlsplit(self.path), body)
             if isinstance(reply, _Page):
-                self._send(
-                    status, None, started, raw=reply.html.encode("utf-8"), content_type=reply.content_type
-                )
+                page = reply.html.encode("utf-8", errors="replace")  # a stored lone surrogate shows as "?"
+                self._send(status, None, started, raw=page, content_type=reply.content_type)
             elif isinstance(reply, Answer):
                 self._send(reply.http, reply.body, started)
             else:
