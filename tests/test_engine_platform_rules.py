@@ -75,6 +75,8 @@ def test_an_agent_deactivated_between_two_rows_no_longer_owns_the_task(store: St
     assert second.code == "ok"
     tasks = store.all("Task")
     assert len(tasks) == 1 and tasks[0]["OwnerId"] == store.running_user_id
+    (call,) = store.all("JtelCall__c")
+    assert call["HandledBy__c"] is None and call["HandledByAgentUID__c"] == agent["CommunityNickname"]
 
 
 def test_an_unexpected_failure_keeps_its_text_in_quarantine_and_is_answered_again(
@@ -111,3 +113,12 @@ def test_an_org_refusal_answers_the_status_code_with_a_generic_message(store: St
 
 def test_the_held_codes_are_the_contract_data_s() -> None:
     assert set(load_outcomes().held_codes) == {"org_refused", "unexpected_error"}
+
+
+def test_the_task_description_is_cut_to_what_the_field_holds(store: Store) -> None:
+    contact = store.create("Contact", {"LastName": "Caller"})
+    for index in range(60):
+        legs = row(5, AgentUID=str(index).rjust(250, "a"), AcdAgentGroupsName=str(index).rjust(250, "g"))
+        assert send(store, {**legs, "SalesForceID": contact}).code == "ok"
+    (task,) = store.all("Task")
+    assert len(task["Description"]) == 32000

@@ -25,17 +25,19 @@ def save(calls: list[StoredCall], storage: Storage, settings: Settings) -> None:
     """Roll up, keep the Task, update: the calls' fields change in place and are saved."""
     tz = settings.time_zone
     rows_by_call = storage.rows_of_calls([c.id for c in calls])
-    owners: frozenset[str] | None = None
+    # Who can own a Task (active Standard users): also decides HandledBy__c, as JtelCallRollup does.
+    owners = frozenset(str(u["Id"]) for u in storage.users() if can_own_tasks(u))
     fallback: str | None = None
+    fallback_read = False
     for call in calls:
         rows = rows_by_call.get(call.id, [])
         call_rows = [r.call_row for r in rows]
-        rolled = roll_up(call_rows, tz)
+        rolled = roll_up(call_rows, tz, owners.__contains__)
         task_id = call.fields.get("TaskId__c")
         if wants_task(rolled, settings):
-            if owners is None:  # the user queries once per pass, and only when a Task is written
-                owners = frozenset(str(u["Id"]) for u in storage.users() if can_own_tasks(u))
+            if not fallback_read:  # the fallback owner's query runs only when a Task is written
                 fallback = active_user_id_by_username(storage, settings.fallback_owner_username)
+                fallback_read = True
             linked = _linked_row(rows, str(rolled["SalesforceRecordId__c"]))
             owner = choose_owner(
                 call_rows, rolled, tz, fallback, storage.running_user_id, owners.__contains__

@@ -52,11 +52,14 @@ class CallRow:
     def get(self, name: str) -> object:
         return self.row.values.get(name)
 
-    # A stored row is read again on every write of its call: its keys are computed once.
-    @functools.cached_property
-    def leg(self) -> tuple[object, ...]:
-        """The leg's values, date-times as stored (whole seconds), as the Apex compares them."""
-        return tuple(_seconds(self.get(name)) for name in LEG_FIELDS)
+    # A stored row is read again on every write of its call: its keys are computed once per zone.
+    def leg_key(self, time_zone: str) -> tuple[object, ...]:
+        """The leg's values, date-times as the stored instants (whole seconds), as the Apex compares them."""
+        cache: dict[str, tuple[object, ...]] = self.__dict__.setdefault("_leg_keys", {})
+        found = cache.get(time_zone)
+        if found is None:
+            found = cache[time_zone] = tuple(_stored_value(self.get(name), time_zone) for name in LEG_FIELDS)
+        return found
 
     def order_key(self, time_zone: str) -> tuple[object, ...]:
         cache: dict[str, tuple[object, ...]] = self.__dict__.setdefault("_order_keys", {})
@@ -90,19 +93,21 @@ def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
     return sorted(rows, key=lambda item: item.order_key(time_zone))
 
 
-def legs(ordered: Sequence[CallRow]) -> list[CallRow]:
-    """The first row of each distinct leg, in canonical order."""
+def legs(ordered: Sequence[CallRow], time_zone: str) -> list[CallRow]:
+    """The first row of each distinct leg, in canonical order; date-times compared as the stored
+    instants (whole seconds), as the Apex compares them."""
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        if item.leg not in seen:
-            seen.add(item.leg)
+        leg = item.leg_key(time_zone)
+        if leg not in seen:
+            seen.add(leg)
             result.append(item)
     return result
 
 
-def _seconds(value: object) -> object:
-    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+def _stored_value(value: object, time_zone: str) -> object:
+    return _stored(value, time_zone) if isinstance(value, datetime) else value
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
@@ -127,8 +132,11 @@ def _cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
     return text[:limit]
 
 
-def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
-    """The JtelCall__c field values (without Id, TaskId__c and HandledBy__c's record check).
+def roll_up(
+    rows: Iterable[CallRow], time_zone: str, can_own: Callable[[str], bool] = lambda user_id: True
+) -> dict[str, object]:
+    """The JtelCall__c field values (without Id and TaskId__c). ``HandledBy__c`` is left empty for
+    an agent who is no longer an active user (``can_own``), as the Apex does.
 
     Date-times are Salesforce REST text (``...+0000``); absent values are None.
     """
@@ -141,7 +149,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
     starts = [m for m in (_instant(i.get("dtCallStart"), time_zone) for i in ordered) if m]
     ends = [m for m in (_instant(i.get("dtCallEnd"), time_zone) for i in ordered) if m]
     answered = any(item.get("CONNRES") == 1 for item in ordered)
-    call_legs = legs(ordered)
+    call_legs = legs(ordered, time_zone)
     talk = 0
     for leg in call_legs:
         duration = leg.get("nDuration")
@@ -174,7 +182,7 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "AgentsTried__c": _cut(JOIN.join(agents)),
         "AgentsTriedCount__c": len(agents),
         "HandledByAgentUID__c": _cut(handled.get("AgentUID")) if handled else None,  # type: ignore[arg-type]
-        "HandledBy__c": handled.agent_user_id if handled else None,
+        "HandledBy__c": _handled_by(handled, can_own),
         "TransactionCodes__c": _cut(JOIN.join(_distinct(ordered, "TransactionCodeExportKey"))),
         "ResultCode__c": result_code,
         "Result__c": outcomes.result_label(result_code),
@@ -184,6 +192,11 @@ def roll_up(rows: Iterable[CallRow], time_zone: str) -> dict[str, object]:
         "LinkStatus__c": link_status,
         "TimeZone__c": time_zone,
     }
+
+
+def _handled_by(handled: CallRow | None, can_own: Callable[[str], bool]) -> str | None:
+    user_id = handled.agent_user_id if handled else None
+    return user_id if user_id and can_own(user_id) else None
 
 
 def wants_task(call: dict[str, object], settings: Settings) -> bool:
@@ -248,7 +261,7 @@ def describe(rows: Iterable[CallRow], time_zone: str) -> str:
     outcomes = load_outcomes()
     ordered = canonical_order(rows, time_zone)
     lines = []
-    for leg in legs(ordered):
+    for leg in legs(ordered, time_zone):
         connres = leg.get("CONNRES")
         duration = leg.get("nDuration")
         lines.append(
