@@ -53,3 +53,9 @@ def five_rows(call: int, salesforce_id: str | None = None) -> list[dict[str, Any
             body["SalesForceID"] = salesforce_id
         rows.append(body)
     return rows
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-o NAME`` looks in jtel-sf's scratch org list first: never the developer's real one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))

@@ -4,7 +4,8 @@ Ways in, tried in this order (the first one whose inputs are complete wins):
 
 1. ``access-token``: ``--access-token`` + ``--instance-url`` (or ``SF_ACCESS_TOKEN`` +
    ``SF_INSTANCE_URL``, read by the click options).
-2. ``sf-cli``: ``--target-org ALIAS`` through the Salesforce CLI when it is installed
+2. ``sf-cli``: ``--target-org ALIAS``: one of jtel-sf's own scratch orgs (``jtel-sf org create``),
+   else through the Salesforce CLI when it is installed
    (``sf org auth show-access-token``: ``sf org display`` hides the token since mid-2026).
 3. ``client-credentials``: client id + secret against the My Domain URL (what jtel itself uses).
 4. ``jwt-bearer``: client id + private key file + username; audience login or test.
@@ -589,6 +590,12 @@ def connect(
         return session(options.access_token, instance, "access-token", None)
 
     if options.target_org:
+        # jtel-sf's own scratch orgs first (`jtel-sf org create`), then the sf CLI's aliases.
+        from .org.scratch_registry import session_for_alias
+
+        own = session_for_alias(options.target_org, api_version)
+        if own is not None:
+            return own
 
         def via_cli() -> tuple[str, str]:
             return _sf_cli(options, sf_runner)

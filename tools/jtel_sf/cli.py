@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "send": "jtel_sf.commands.send:send",
     "deploy": "jtel_sf.commands.deploy:deploy",
     "doctor": "jtel_sf.commands.doctor:doctor",
+    "org": "jtel_sf.commands.org:org",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TextIO
 
 from ..auth import OrgRequestError, OrgSession
 from ..errors import AuthError, UsageError
-from .package import DeployPackage, has_executable_code
+from .package import DeployPackage, has_executable_code, is_test_annotated
 from .soql import in_list, quote
 
 TEST_LEVELS = ("NoTestRun", "RunSpecifiedTests", "RunLocalTests", "RunAllTestsInOrg")
@@ -477,7 +477,8 @@ def class_coverage(org: OrgSession, package: DeployPackage, status: DeployStatus
     measured = sorted(
         name
         for name, path in package.apex_sources.items()
-        if name not in set(package.test_classes()) and has_executable_code(path.read_text("utf-8"))
+        # @IsTest helpers (no test methods) get no coverage from Salesforce either
+        if not is_test_annotated(path.read_text("utf-8")) and has_executable_code(path.read_text("utf-8"))
     )
     if not measured:
         return []

@@ -200,6 +200,15 @@ def is_test_class(source: str) -> bool:
     return bool(_TEST_CLASS.search(head)) and bool(_TEST_METHOD.search(body))
 
 
+def is_test_annotated(source: str) -> bool:
+    """True when the top-level class carries ``@IsTest`` (a test class or a test helper). Salesforce
+    reports no code coverage for such classes, helpers included (shared platform facts, checked
+    against the Apex Developer Guide, "IsTest Annotation": they are test code, outside the org's
+    Apex size limit), so coverage must not be asked of them."""
+    head = strip_apex_comments(source).partition("{")[0]
+    return bool(_TEST_CLASS.search(head))
+
+
 def has_executable_code(source: str) -> bool:
     """False for classes with nothing coverage could measure (only a declaration, e.g. an exception)."""
     code = strip_apex_comments(source)
