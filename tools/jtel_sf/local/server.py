@@ -208,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         ms = (time.perf_counter() - started) * 1000
         code = ""
         if isinstance(body, dict) and isinstance(body.get("code"), str):
-            code = " " + body["code"]
+            code = f" {body.get('status')} {body['code']}"  # the answer's status and code
         elif isinstance(body, list) and body and isinstance(body[0], dict) and "errorCode" in body[0]:
             code = " " + str(body[0]["errorCode"])
         self.server.app.write_log(
