@@ -44,7 +44,7 @@ def test_replay_of_every_committed_recording_passes_every_case(
     target = meta["target"]
     code, out, err = run_cli(["contract-test", "--replay", str(recording), "--json"], capsys)
     assert code == 0, err
-    doc = json.loads(out)
+    doc = json.loads(out)["result"]
     results = {c["name"]: c for c in doc["cases"]}
     cases = load_cases()
     assert sorted(results) == sorted(c.name for c in cases)
@@ -91,7 +91,10 @@ def test_a_changed_status_code_in_the_recording_fails_exactly_that_case(
         ["contract-test", "--replay", str(recording), "--json", "--junit", str(junit)], capsys
     )
     assert code == 1
-    doc = json.loads(out)
+    envelope = json.loads(out)  # the error document carries the report as its result
+    assert envelope["status"] == 1 and envelope["name"] == "CheckFailed"
+    assert envelope["message"] == "1 of 28 contract cases failed"
+    doc = envelope["result"]
     failed = [c for c in doc["cases"] if c["result"] == "failed"]
     assert [c["name"] for c in failed] == ["written_linked_to_contact"]
     assert failed[0]["failures"] == ["answer: HTTP 500, expected 200"]
@@ -111,7 +114,7 @@ def test_a_changed_answer_body_fails_that_case(tmp_path: Path, capsys: pytest.Ca
     path.write_text(json.dumps(document), encoding="utf-8")
     code, out, _err = run_cli(["contract-test", "--replay", str(recording), "--json"], capsys)
     assert code == 1
-    failed = [c for c in json.loads(out)["cases"] if c["result"] == "failed"]
+    failed = [c for c in json.loads(out)["result"]["cases"] if c["result"] == "failed"]
     assert [c["name"] for c in failed] == ["rejected_for_every_broken_rule"]
     assert "errors (field, code): expected [AgentUID/too_long" in failed[0]["failures"][0]
 
@@ -129,7 +132,7 @@ def test_a_request_that_differs_from_the_recording_fails_naming_case_and_differe
         ["contract-test", "--replay", str(RECORDING), "--cases", str(cases), "--json"], capsys
     )
     assert code == 1
-    failed = [c for c in json.loads(out)["cases"] if c["result"] == "failed"]
+    failed = [c for c in json.loads(out)["result"]["cases"] if c["result"] == "failed"]
     assert [c["name"] for c in failed] == ["written_without_salesforce_id"]
     message = failed[0]["failures"][0]
     assert "case written_without_salesforce_id" in message
@@ -143,7 +146,7 @@ def test_a_case_missing_from_the_recording_fails(tmp_path: Path, capsys: pytest.
         ["contract-test", "--replay", str(recording), "-k", "time_zone", "--json"], capsys
     )
     assert code == 1
-    results = {c["name"]: c for c in json.loads(out)["cases"]}
+    results = {c["name"]: c for c in json.loads(out)["result"]["cases"]}
     assert results["time_zone_winter"]["result"] == "failed"
     assert "no exchanges" in results["time_zone_winter"]["failures"][0]
     assert results["time_zone_dst_gap"]["result"] == "passed"
@@ -156,7 +159,7 @@ def test_junit_and_json_describe_every_case(tmp_path: Path, capsys: pytest.Captu
         capsys,
     )
     assert code == 0
-    doc = json.loads(out)
+    doc = json.loads(out)["result"]
     names = sorted(c["name"] for c in doc["cases"])
     assert names == sorted(c.name for c in load_cases() if c.name.startswith("rejected_"))
     assert doc["summary"] == {"cases": len(names), "passed": len(names), "failed": 0, "skipped": 0}
@@ -220,7 +223,7 @@ def test_keep_leaves_the_records_and_prints_them(capsys: pytest.CaptureFixture[s
         ["contract-test", "--local", "-k", "written_linked_to_contact", "--keep", "--json"], capsys
     )
     assert code == 0, err
-    kept = json.loads(out)["cases"][0]["kept"]
+    kept = json.loads(out)["result"]["cases"][0]["kept"]
     assert [k["sobject"] for k in kept] == ["Task", "JtelCall__c", "Contact"]
     assert "kept for inspection" in err
     for record in kept:
@@ -259,7 +262,7 @@ def test_an_org_run_needs_nothing_but_the_auth_options(
             ["contract-test", *args, "-k", "agent_", "--record", str(recording), "--json"], capsys
         )
     assert code == 0, err
-    doc = json.loads(out)
+    doc = json.loads(out)["result"]
     assert doc["target"] == "org" and doc["summary"]["passed"] == 2
     meta = json.loads((recording / "recording.json").read_text(encoding="utf-8"))
     assert meta["recordedFrom"] == "org" and meta["target"] == "org"

@@ -155,14 +155,16 @@ def test_test_failures_show_message_stack_trace_and_tooling_coverage(
     add_json("GET", TOOLING_QUERY, "tooling_coverage_aggregate.json")
     code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001", "--json"], capsys)
     assert code == 1
-    document = json.loads(out)
+    envelope = json.loads(out)
+    assert envelope["status"] == 1 and envelope["name"] == "CheckFailed"
+    document = envelope["result"]
     assert document["result"] == "failed"
-    assert document["deployResult"]["test_failures"] == [
+    assert document["deployResult"]["testFailures"] == [
         {
-            "class_name": "WidgetTest",
+            "className": "WidgetTest",
             "method": "it_counts_widgets",
             "message": "System.AssertException: Assertion Failed: widgets counted: Expected: 3, Actual: 2",
-            "stack_trace": "Class.WidgetTest.it_counts_widgets: line 9, column 1\n"
+            "stackTrace": "Class.WidgetTest.it_counts_widgets: line 9, column 1\n"
             "Class.Widget.count: line 4, column 1",
             "frames": [
                 "force-app/main/default/classes/WidgetTest.cls:9:1",

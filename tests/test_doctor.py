@@ -183,7 +183,7 @@ def test_json_output_and_warning_without_integration_user(
         healthy_org(rsps)
         code, out, err = run_cli(["doctor", *AUTH, "--json"], capsys)
     assert code == 0, err
-    document = json.loads(out)
+    document = json.loads(out)["result"]
     assert document["ok"] is True
     by_name = {c["name"]: c for c in document["checks"]}
     assert by_name["Permission set"]["status"] == "warn"

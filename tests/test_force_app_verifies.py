@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from jtel_sf.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "[SELECT Id FROM User WHERE Username = :username WITH USER_MODE LIMIT 1]"
 
 
 def _verify(path: Path) -> tuple[int, dict]:
-    result = CliRunner().invoke(cli, ["verify", str(path), "--json"])
-    start = result.output.index("{")
-    return result.exit_code, json.loads(result.output[start:])
+    # Through the entry point: the --json envelope is printed by the error edge (cli.main).
+    proc = subprocess.run(
+        [sys.executable, "-m", "jtel_sf.cli", "verify", str(path), "--json"], capture_output=True, text=True
+    )
+    return proc.returncode, json.loads(proc.stdout)["result"]
 
 
 def test_shipped_force_app_has_zero_findings() -> None:

@@ -531,8 +531,10 @@ def test_create_json_names_the_org_and_no_secret(
         ["org", "create", "--definition", "def.json", "-a", "so8", "--json", *FAST, *jwt_hub(keys)], capsys
     )
     assert code == 0, err
-    facts = json.loads(out)
+    document = json.loads(out)
+    assert document["status"] == 0 and document["warnings"] == []
+    facts = document["result"]  # the --json envelope; keys in camelCase
     (org,) = hub.orgs.values()
-    assert (facts["alias"], facts["username"], facts["org_id"]) == ("so8", org.username, org.org_id[:15])
+    assert (facts["alias"], facts["username"], facts["orgId"]) == ("so8", org.username, org.org_id[:15])
     for secret in secrets_of(hub, keys):
         assert secret not in out + err

@@ -273,10 +273,13 @@ def test_serve_tls_command_prints_its_ca_and_writes_the_ready_file(tmp_path: Pat
     server = start_serve(tmp_path, "--tls", "--json")
     try:
         assert server.proc.stdout is not None
-        printed = json.loads(server.proc.stdout.readline())  # --json: the ready file's document on stdout
+        lines = []  # --json: the ready file's document as the result of the JSON envelope on stdout
+        while (line := server.proc.stdout.readline()) and line.rstrip() != "}":
+            lines.append(line)
+        printed = json.loads("".join(lines) + "}")["result"]
         assert printed == server.info
         ca = server.info["caPath"]
-        assert server.info["url"].startswith("https://") and Path(ca).is_file()
+        assert server.info["baseUrl"].startswith("https://") and Path(ca).is_file()
         reply = requests.post(
             server.info["tokenUrl"],
             data={"grant_type": "client_credentials"},
@@ -284,7 +287,7 @@ def test_serve_tls_command_prints_its_ca_and_writes_the_ready_file(tmp_path: Pat
             verify=ca,
             timeout=10,
         )
-        assert reply.status_code == 200 and reply.json()["instance_url"] == server.info["url"]
+        assert reply.status_code == 200 and reply.json()["instance_url"] == server.info["baseUrl"]
     finally:
         err = stop_serve(server)
     assert f"CA:            {ca}" in err

@@ -459,7 +459,7 @@ def test_the_ready_file_is_private_and_names_everything_a_client_needs(tmp_path:
         ready = tmp_path / "ready.json"
         assert stat.S_IMODE(ready.stat().st_mode) == 0o600
         info = server.info
-        assert set(info) >= {"url", "tokenUrl", "clientId", "clientSecret", "caPath", "endpointUrl"}
+        assert set(info) >= {"baseUrl", "tokenUrl", "clientId", "clientSecret", "caPath", "endpointUrl"}
         assert info["caPath"] is None
         reply = requests.post(
             info["endpointUrl"],

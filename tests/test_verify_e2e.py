@@ -42,7 +42,7 @@ class Run:
     temp: Path  # TMPDIR the run was given: must be left empty
 
     def json(self) -> dict:
-        return json.loads(self.out)
+        return json.loads(self.out)["result"]  # the --json envelope (jtel_sf.output)
 
 
 def run_verify(cwd: Path, temp: Path, *args: str) -> Run:

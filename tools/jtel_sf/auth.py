@@ -34,23 +34,12 @@ from urllib.parse import urlparse
 import requests
 
 from .errors import AuthError, JtelSfError, UsageError
+from .login import LOGIN_OPTION_NAMES
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 HTTP_TIMEOUT = 60  # seconds for one HTTP exchange with the org
-_AUTH_OPTION_NAMES = (
-    "instance_url",
-    "access_token",
-    "target_org",
-    "client_id",
-    "client_secret",
-    "jwt_key_file",
-    "username",
-    "password",
-    "security_token",
-    "login_domain",
-    "api_version",
-)
+_AUTH_OPTION_NAMES = LOGIN_OPTION_NAMES  # one list: options.login_options builds the options from it
 PASSWORD_FLOW_WARNING = (
     "Warning: the username-password flow is being retired by Salesforce (blocked in new orgs, "
     "SOAP login removed from API 65.0). Switch to --client-id/--client-secret (client credentials) "

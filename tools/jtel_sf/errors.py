@@ -1,5 +1,10 @@
 """Domain errors and exit codes. The CLI edge (``cli.main``) is the only place that turns
-these into a message and an exit code; everything below it raises."""
+these into a message (or, with ``--json``, an error document) and an exit code; everything below
+it raises.
+
+``EXIT_CODES`` is the one list of exit codes: every command's ``--help`` renders its part of it
+(``options.command_epilog``) and the README's table is checked against it (tests/test_cli.py).
+The same condition has the same code in every command."""
 
 from __future__ import annotations
 
@@ -9,6 +14,28 @@ EXIT_USAGE = 2  # bad options, bad settings, bad or missing credentials
 EXIT_TIMEOUT = 3  # waited for the org (or a server) longer than allowed
 EXIT_ENVIRONMENT = 4  # a tool this command needs is missing and could not be installed
 EXIT_INTERRUPTED = 130
+
+# code -> (name, what it means), in the README's order.
+EXIT_CODES: dict[int, tuple[str, str]] = {
+    EXIT_OK: ("ok", "success (warnings allowed)"),
+    EXIT_FAILURE: (
+        "failed",
+        "the work ran and the result is negative: verify findings, a failed deploy, Apex test, coverage,"
+        " doctor check or contract case, rows without a final answer, generated files that drifted,"
+        " an error answer from the org",
+    ),
+    EXIT_USAGE: (
+        "usage",
+        "bad options, settings or input files; credentials missing, rejected or expired",
+    ),
+    EXIT_TIMEOUT: ("timeout", "waited for the org (or a server) longer than allowed"),
+    EXIT_ENVIRONMENT: (
+        "environment",
+        "a tool the command needs (Node.js, npm, Java, a pinned npm package) is missing and could not be"
+        " installed",
+    ),
+    EXIT_INTERRUPTED: ("interrupted", "stopped with Ctrl-C"),
+}
 
 
 class JtelSfError(Exception):

@@ -1,93 +1,119 @@
-"""Options shared by several commands, defined once."""
+"""Options shared by several commands, each defined once as a named option object (the pip-tools
+way: ``options.py`` holds them, a command stacks the ones it takes).
+
+Order on a command: its own options first, then ``json_option``/``settings_option``, then
+``login_options`` last, so ``--help`` lists what is special to the command before the shared
+login options. ``command_epilog`` renders the examples and the exit codes (from
+``errors.EXIT_CODES``) every command's help ends with.
+
+    @click.command(epilog=command_epilog(EXAMPLES, {0: None, 1: "a check failed", 2: None}))
+    @click.option("--own-option", ...)
+    @options.json_option
+    @options.settings_option
+    @options.login_options
+    def doctor(own_option: str, as_json: bool, settings: Settings, **login: Any) -> None:
+        ...
+        emit(result, text_lines)
+
+Nothing heavy is imported at module level (settings are loaded in the option's callback).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .errors import EXIT_CODES
+from .login import LOGIN_INPUTS
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
 
+PROJECT_MARKER = "sfdx-project.json"
+
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print a machine-readable JSON document instead of text."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print one JSON document on stdout: {"status": 0, "result": ..., "warnings": [...]}; on an '
+    'error {"status": <exit code>, "name": ..., "message": ..., ...}. Keys are camelCase.',
 )
 
 
-def org_auth_options(func: F) -> F:
-    """Every way to reach an org, in the order they are tried (see ``jtel_sf.auth``).
+def project_dir(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) with sfdx-project.json, else ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_MARKER).is_file():
+            return candidate
+    return here
 
-    Secrets can also come from the environment so they never need to be typed on a command line.
+
+def _load_settings(ctx: click.Context, param: click.Parameter, value: Path | None) -> Settings:
+    from .settings import load_settings
+
+    return load_settings(project_dir(), value)
+
+
+settings_option = click.option(
+    "--config",
+    "settings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_load_settings,
+    help="Settings file (jtel-sf.toml, or a pyproject.toml with [tool.jtel-sf]). Default: the project's "
+    "jtel-sf.toml, else [tool.jtel-sf] in its pyproject.toml, else the built-in defaults.",
+)
+
+source_dir_option = click.option(
+    "--source-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("force-app"),
+    show_default=True,
+    help="SFDX source folder.",
+)
+
+
+def login_options(func: F) -> F:
+    """Every way to reach an org (``jtel_sf.login.LOGIN_INPUTS``, the list ``jtel_sf.auth`` reads).
+
+    Each can also come from its environment variable, so secrets never need to be typed on a
+    command line. Stack it last: the login options come after the command's own.
     """
-    decorators = [
-        click.option(
-            "--instance-url",
+    for item in reversed(LOGIN_INPUTS):
+        flags = [f"--{item.name.replace('_', '-')}", *([item.short] if item.short else [])]
+        if item.is_flag:
+            func = click.option(*flags, item.name, is_flag=True, envvar=item.envvar, help=item.help)(func)
+            continue
+        func = click.option(
+            *flags,
+            item.name,
             show_envvar=True,
-            envvar="SF_INSTANCE_URL",
-            help="Org URL, e.g. https://acme.my.salesforce.com.",
-        ),
-        click.option(
-            "--access-token",
-            show_envvar=True,
-            envvar="SF_ACCESS_TOKEN",
-            help="An OAuth access token (session id) for the org.",
-        ),
-        click.option(
-            "--target-org",
-            "-o",
-            show_envvar=True,
-            envvar="SF_TARGET_ORG",
-            help="Alias or username known to the sf CLI.",
-        ),
-        click.option(
-            "--client-id",
-            show_envvar=True,
-            envvar="SF_CLIENT_ID",
-            help="Consumer key of the External Client App.",
-        ),
-        click.option(
-            "--client-secret",
-            show_envvar=True,
-            envvar="SF_CLIENT_SECRET",
-            help="Consumer secret (client credentials flow).",
-        ),
-        click.option(
-            "--jwt-key-file",
-            show_envvar=True,
-            envvar="SF_JWT_KEY_FILE",
-            type=click.Path(dir_okay=False),
-            help="Private key file for the JWT bearer flow.",
-        ),
-        click.option(
-            "--username",
-            show_envvar=True,
-            envvar="SF_USERNAME",
-            help="Username (JWT bearer or password flow).",
-        ),
-        click.option(
-            "--password",
-            show_envvar=True,
-            envvar="SF_PASSWORD",
-            help="Password (deprecated username-password flow).",
-        ),
-        click.option(
-            "--security-token",
-            show_envvar=True,
-            envvar="SF_SECURITY_TOKEN",
-            help="Security token (password flow).",
-        ),
-        click.option(
-            "--login-domain",
-            show_envvar=True,
-            envvar="SF_LOGIN_DOMAIN",
-            default="login",
-            show_default=True,
-            help="'login' (production), 'test' (sandbox, scratch) or a My Domain prefix such as 'acme.my'.",
-        ),
-        click.option(
-            "--api-version", show_envvar=True, envvar="SF_API_VERSION", help="API version to use, e.g. 61.0."
-        ),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
+            envvar=item.envvar,
+            default=item.default,
+            show_default=item.default is not None,
+            type=click.Path(dir_okay=False) if item.is_file else None,
+            help=item.help,
+        )(func)
     return func
+
+
+org_auth_options = login_options  # the former name
+
+
+def command_epilog(examples: Iterable[tuple[str, str]], exit_codes: Mapping[int, str | None]) -> str:
+    """The end of a command's ``--help``: examples (command, what it does) and the exit codes it
+    uses, each named as in ``errors.EXIT_CODES`` with the command's own wording or the general one."""
+    rows = list(examples)
+    width = max(len(command) for command, _ in rows)
+    lines = ["\b", "Examples:"]
+    lines += [f"  {command.ljust(width)}  {what}".rstrip() for command, what in rows]
+    lines += ["", "\b", "Exit codes (the same in every jtel-sf command):"]
+    for code, detail in sorted(exit_codes.items()):
+        name, general = EXIT_CODES[code]
+        lines.append(f"  {code:<3} {name}: {detail or general}")
+    return "\n".join(lines)

@@ -9,15 +9,24 @@ import click
 
 from ..contract import ContractCase
 from ..errors import CheckFailed
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option
+from ..output import emit
+from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf contract-test --local", "the local endpoint (no org needed)"),
+    ("jtel-sf contract-test -o my-scratch-org", "an org through the sf CLI (or any login option)"),
+    ("jtel-sf contract-test --replay tests/recordings/local-stand-in", "a recording, offline"),
+    ("jtel-sf contract-test --local -k 'rejected_*' --junit out.xml", "some cases, with a JUnit report"),
+]
+EXIT_CODES = {0: "every case passed (or was skipped)", 1: "a case failed", 2: None, 3: None}
 
 
 def _style(text: str, colour: str) -> str:
     return text if colour == "reset" else click.style(text, fg=colour)
 
 
-@click.command("contract-test")
-@org_auth_options
+@click.command("contract-test", epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--local",
     is_flag=True,
@@ -42,7 +51,6 @@ def _style(text: str, colour: str) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a JUnit XML report to FILE.",
 )
-@json_option
 @click.option(
     "--record",
     "record_dir",
@@ -64,6 +72,9 @@ def _style(text: str, colour: str) -> str:
 @click.option(
     "--keep", is_flag=True, help="Leave what each case created in place and print it, instead of deleting it."
 )
+@json_option
+@settings_option
+@login_options
 def contract_test(
     local: bool,
     cases_path: Path | None,
@@ -74,19 +85,17 @@ def contract_test(
     replay_dir: Path | None,
     keep: bool,
     seed: int | None,
+    settings: Settings,
     **auth: Any,
 ) -> None:
-    """Run the contract cases end to end: send each request exactly as jtel does, check the answer
-    and what was stored, then clean up.
+    """Run the contract cases end to end against the local endpoint, an org or a recording.
 
-    \b
-    Targets:
-      jtel-sf contract-test --local                  the local endpoint (no org needed)
-      jtel-sf contract-test -o my-scratch-org        an org (any org auth option)
-      jtel-sf contract-test --replay DIR             a recording, offline
+    Each case sends its requests exactly as jtel does, checks the answer and what was stored,
+    resends, then cleans up. Targets: --local, an org (the login options), or --replay DIR.
+    Progress goes to stderr, the summary table (or with --json the report) to stdout.
     """
     from ..contract_test import RunOptions, run_contract_test
-    from ..contract_test.report import case_lines, header_line, json_document, summary_table, write_junit
+    from ..contract_test.report import case_lines, header_line, summary_table, write_junit
 
     options = RunOptions(
         cases_path=cases_path,
@@ -97,6 +106,7 @@ def contract_test(
         keep=keep,
         seed=seed,
         auth=auth,
+        settings=settings,
     )
     width = 44
     holder: dict[str, Any] = {}
@@ -121,11 +131,7 @@ def contract_test(
         raise
     if junit_path:
         write_junit(report, junit_path)
-    if as_json:
-        click.echo(json_document(report))
-    else:
-        click.echo("")
-        click.echo(summary_table(report, _style))
+    emit(report.as_dict(), ["", summary_table(report, _style)])
     if report.recorded_to is not None:
         click.echo(f"Recording written to {report.recorded_to}", err=True)
     failed = report.count("failed")

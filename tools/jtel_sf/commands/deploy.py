@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import CheckFailed, TimeoutExceeded
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option, source_dir_option
+from ..output import emit, warn
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf deploy -o my-sandbox --check-only", "validate: compile and run the tests, change nothing"),
+    ("jtel-sf deploy -o my-sandbox --assign-permset jtel@acme.com", "deploy, then assign the permission set"),
+    ("jtel-sf deploy -o prod --test-level RunLocalTests --wait 60", "production, every local test"),
+]
+EXIT_CODES = {
+    0: "deployed (or validated)",
+    1: "a component, Apex test or coverage failure",
+    2: None,
+    3: "still running after --wait minutes (the deploy goes on in the org)",
+}
 
 
 def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (value or "").split(",") if t.strip())
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--check-only", is_flag=True, help="Validate only: compile and run tests, change nothing in the org."
 )
@@ -67,59 +82,55 @@ def _split_tests(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="After a successful deploy, assign the integration permission set (settings: permission_set) "
     "to this user; nothing happens if it is already assigned.",
 )
-@click.option(
-    "--source-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("force-app"),
-    show_default=True,
-    help="SFDX source folder to convert into the Metadata API zip.",
-)
+@source_dir_option
 @json_option
-@org_auth_options
-def deploy(**kwargs: Any) -> None:
+@settings_option
+@login_options
+def deploy(
+    check_only: bool,
+    test_level: str,
+    tests: tuple[str, ...],
+    wait_minutes: float,
+    poll_interval: float,
+    coverage_threshold: float,
+    assign_permset: str | None,
+    source_dir: Path,
+    as_json: bool,
+    settings: Settings,
+    **login: Any,
+) -> None:
     """Deploy force-app to an org through the Metadata API and report like a compiler.
 
     Builds the deploy zip from the source format itself (package.xml lists exactly the components
     found, decomposed objects are recomposed; no sf CLI needed), deploys, and shows progress on
     stderr. At the end: component failures as file:line:col: problem, failed tests with message
     and stack trace, and per-class code coverage.
-
-    Exit codes: 0 success; 1 component, test or coverage failure; 2 usage or authentication
-    error; 3 still running after --wait minutes.
     """
     from ..auth import AuthOptions, connect
     from ..org.deploy import DeployOptions, LiveLine, render_report, run_deploy
     from ..org.package import build_package
-    from ..settings import load_settings
 
-    settings = load_settings(Path.cwd())
-    auth = AuthOptions.from_click(kwargs)
+    auth = AuthOptions.from_click(login)
     api_version = auth.api_version or settings.api_version
-    package = build_package(kwargs["source_dir"], api_version.lstrip("vV"))
+    package = build_package(source_dir, api_version.lstrip("vV"))
     options = DeployOptions(
-        check_only=kwargs["check_only"],
-        test_level=kwargs["test_level"],
-        tests=kwargs["tests"],
-        wait_minutes=kwargs["wait_minutes"],
-        poll_interval=kwargs["poll_interval"],
-        coverage_threshold=kwargs["coverage_threshold"],
-        assign_permset=kwargs["assign_permset"],
+        check_only=check_only,
+        test_level=test_level,
+        tests=tests,
+        wait_minutes=wait_minutes,
+        poll_interval=poll_interval,
+        coverage_threshold=coverage_threshold,
+        assign_permset=assign_permset,
         permission_set=settings.permission_set,
     )
-    org = connect(
-        auth, warn=lambda message: click.echo(message, err=True), default_api_version=settings.api_version
-    )
+    org = connect(auth, warn=warn, default_api_version=settings.api_version)
     click.echo(
-        f"Deploying {len(package.components)} components from {kwargs['source_dir']} to {org.instance_url} "
+        f"Deploying {len(package.components)} components from {source_dir} to {org.instance_url} "
         f"({options.test_level}{', check only' if options.check_only else ''})",
         err=True,
     )
     outcome = run_deploy(org, package, options, LiveLine(sys.stderr))
-    if kwargs["as_json"]:
-        click.echo(json.dumps(outcome.to_json(), indent=2))
-    else:
-        for line in render_report(outcome):
-            click.echo(line)
+    emit(outcome.to_json(), lambda: [click.echo(line) for line in render_report(outcome)])
     if outcome.timed_out:
         raise TimeoutExceeded(
             f"deploy {outcome.status.id} was still {outcome.status.status} "

@@ -2,60 +2,55 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import CheckFailed
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option, source_dir_option
+from ..output import emit, warn
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf doctor -o prod --integration-user jtel@acme.com", "every check, with the integration user"),
+    ("jtel-sf doctor --instance-url URL --client-id ID --client-secret S", "as jtel logs in"),
+    ("jtel-sf doctor -o my-sandbox --json", "the checks as JSON"),
+]
+EXIT_CODES = {0: "every check passed (warnings allowed)", 1: "a check failed", 2: None}
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--integration-user",
     metavar="USERNAME",
     help="The integration user (run-as user of the External Client App) whose permission set "
     "assignment is checked.",
 )
-@click.option(
-    "--source-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("force-app"),
-    show_default=True,
-    help="SFDX source folder: tells which endpoint class and External Client App to expect.",
-)
+@source_dir_option
 @json_option
-@org_auth_options
-def doctor(**kwargs: Any) -> None:
+@settings_option
+@login_options
+def doctor(
+    integration_user: str | None, source_dir: Path, as_json: bool, settings: Settings, **login: Any
+) -> None:
     """Check that an org is ready for jtel, one line per check with the fix.
 
     Checks: API reachable and its version; endpoint Apex class deployed and active; custom metadata
     record JtelSettings.Default present and valid; integration permission set present and assigned
     to --integration-user; External Client App present; fallback owner exists and is active; how
-    many active users have the agent matching field filled.
-
-    Exit codes: 0 every check passed (warnings allowed); 1 a check failed; 2 usage or
-    authentication error.
+    many active users have the agent matching field filled. --source-dir tells which endpoint
+    class and External Client App to expect.
     """
     from ..auth import AuthOptions, connect
     from ..org.doctor import FAIL, DoctorContext, render_result, run_doctor
-    from ..settings import load_settings
 
-    settings = load_settings(Path.cwd())
-    auth = AuthOptions.from_click(kwargs)
-    org = connect(
-        auth, warn=lambda message: click.echo(message, err=True), default_api_version=settings.api_version
-    )
-    ctx = DoctorContext(
-        org=org,
-        settings=settings,
-        source_dir=kwargs["source_dir"],
-        integration_user=kwargs["integration_user"],
-    )
-    as_json = kwargs["as_json"]
+    auth = AuthOptions.from_click(login)
+    org = connect(auth, warn=warn, default_api_version=settings.api_version)
+    ctx = DoctorContext(org=org, settings=settings, source_dir=source_dir, integration_user=integration_user)
 
     def show(result: Any) -> None:
         if not as_json:
@@ -64,8 +59,7 @@ def doctor(**kwargs: Any) -> None:
 
     results = run_doctor(ctx, show)
     failed = [r for r in results if r.status == FAIL]
-    if as_json:
-        click.echo(json.dumps({"ok": not failed, "checks": [asdict(r) for r in results]}, indent=2))
+    emit({"ok": not failed, "checks": [asdict(r) for r in results]})
     if failed:
         raise CheckFailed(
             f"{len(failed)} of {len(results)} checks failed: {', '.join(r.name for r in failed)}"

@@ -5,7 +5,7 @@ Thin: options here, the work in ``jtel_sf.org.scratch*``.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +14,28 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import AuthError, CheckFailed
-from ..options import json_option, org_auth_options
+from ..options import command_epilog, json_option, org_auth_options
+from ..output import emit
+
+EXAMPLES = [
+    (
+        "jtel-sf org create --alias ci --dev-hub-client-id ID --dev-hub-jwt-key-file k.pem"
+        " --dev-hub-username hub@acme.com",
+        "a scratch org, logged in with the Dev Hub's JWT",
+    ),
+    ("jtel-sf org list", "the scratch orgs jtel-sf knows"),
+    ("jtel-sf org delete ci", "delete one (its ActiveScratchOrg on the Dev Hub)"),
+    (
+        "jtel-sf org prove --dev-hub hub --record tests/recordings/scratch-org",
+        "the whole proof in a fresh org",
+    ),
+]
+EXIT_CODES = {
+    0: None,
+    1: "a proof step failed, or no such scratch org",
+    2: "usage, or the Dev Hub login failed",
+    3: "the scratch org was not Active within --wait",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEV_HUB_PREFIX = "dev_hub_"
@@ -210,8 +231,9 @@ def _create_options(func: F) -> F:
     return func
 
 
-@click.group()
-def org() -> None:
+@click.group(epilog=command_epilog(EXAMPLES, EXIT_CODES))
+@json_option
+def org(as_json: bool) -> None:
     """Scratch orgs from a Dev Hub (create, list, delete) and the one-command proof (prove).
 
     jtel-sf keeps what it knows about its scratch orgs in scratch-orgs.json in the user's config
@@ -229,29 +251,25 @@ def create(alias: str | None, as_json: bool, **kwargs: Any) -> None:
     """Create a scratch org from the definition, log in to it, deploy the definition's settings."""
     result = _create(kwargs, alias)
     facts = result.org
-    if as_json:
-        click.echo(json.dumps(facts.to_json(), indent=2))
-        return
-    click.echo(f"Scratch org {facts.alias} created in {result.seconds:.0f}s")
-    click.echo(f"  username     {facts.username}")
-    click.echo(f"  org id       {facts.org_id}")
-    click.echo(f"  instance     {facts.instance_url}")
-    click.echo(f"  expires      {facts.expiration_date}")
-    click.echo(f"  Dev Hub      {facts.dev_hub_username} ({facts.dev_hub_instance_url})")
-    click.echo(f"  settings     {', '.join(result.settings_deployed) or 'none'}")
+    lines = [
+        f"Scratch org {facts.alias} created in {result.seconds:.0f}s",
+        f"  username     {facts.username}",
+        f"  org id       {facts.org_id}",
+        f"  instance     {facts.instance_url}",
+        f"  expires      {facts.expiration_date}",
+        f"  Dev Hub      {facts.dev_hub_username} ({facts.dev_hub_instance_url})",
+        f"  settings     {', '.join(result.settings_deployed) or 'none'}",
+    ]
     if facts.login.get("method") == "jwt":
-        click.echo("  login again  JWT with the Dev Hub's client id and key file")
+        lines.append("  login again  JWT with the Dev Hub's client id and key file")
+    elif getattr(result, "token_store", "memory") == "keyring":
+        lines.append("  login again  refresh token in the OS keyring")
     else:
-        where = getattr(result, "token_store", "memory")
-        click.echo(
-            "  login again  "
-            + (
-                "refresh token in the OS keyring"
-                if where == "keyring"
-                else "not possible after this process (no keyring; Dev Hub not reached with JWT)"
-            )
+        lines.append(
+            "  login again  not possible after this process (no keyring; Dev Hub not reached with JWT)"
         )
-    click.echo(f"Next: jtel-sf deploy -o {facts.alias}")
+    lines.append(f"Next: jtel-sf deploy -o {facts.alias}")
+    emit(facts.to_json(), lines)
 
 
 @org.command("list")
@@ -263,13 +281,11 @@ def list_orgs(as_json: bool) -> None:
     from ..org import scratch_registry
 
     orgs = scratch_registry.load()
-    if as_json:
-        click.echo(json.dumps([o.to_json() for o in orgs], indent=2))
-        return
     if not orgs:
-        click.echo(
-            f"No scratch orgs in {scratch_registry.registry_path()}. "
-            "Create one: jtel-sf org create --alias NAME"
+        emit(
+            [],
+            f"No scratch orgs in {scratch_registry.registry_path()}."
+            " Create one: jtel-sf org create --alias NAME",
         )
         return
     today = date.today().isoformat()
@@ -285,8 +301,10 @@ def list_orgs(as_json: bool) -> None:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    emit(
+        [o.to_json() for o in orgs],
+        ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows],
+    )
 
 
 @org.command("delete")
@@ -295,8 +313,9 @@ def list_orgs(as_json: bool) -> None:
     "--forget", is_flag=True, help="Only drop the org from jtel-sf's list (it is gone from the Dev Hub)."
 )
 @click.option("--api-version", envvar="SF_API_VERSION", show_envvar=True, help="API version, e.g. 61.0.")
+@json_option
 @dev_hub_options
-def delete(name: str, forget: bool, **kwargs: Any) -> None:
+def delete(name: str, forget: bool, as_json: bool, **kwargs: Any) -> None:
     """Delete scratch org NAME (alias or username): its ActiveScratchOrg record on the Dev Hub.
 
     The Dev Hub is reached with the --dev-hub-* options, or without them when it was reached with
@@ -310,7 +329,10 @@ def delete(name: str, forget: bool, **kwargs: Any) -> None:
         raise CheckFailed(f"jtel-sf has no scratch org called {name}", hint="See `jtel-sf org list`.")
     if forget:
         scratch_registry.remove(found)
-        click.echo(f"{found.alias} dropped from jtel-sf's list (the Dev Hub was not asked).")
+        emit(
+            {"alias": found.alias, "forgotten": True},
+            f"{found.alias} dropped from jtel-sf's list (the Dev Hub was not asked).",
+        )
         return
     settings = load_settings(Path.cwd())
     auth = _dev_hub_auth(kwargs)
@@ -320,7 +342,10 @@ def delete(name: str, forget: bool, **kwargs: Any) -> None:
     hub = _connect_hub(auth, settings.api_version)
     record_id = delete_scratch_org(hub, found)
     scratch_registry.remove(found)
-    click.echo(f"Scratch org {found.alias} ({found.username}) deleted: ActiveScratchOrg {record_id}.")
+    emit(
+        {"alias": found.alias, "username": found.username, "active_scratch_org": record_id},
+        f"Scratch org {found.alias} ({found.username}) deleted: ActiveScratchOrg {record_id}.",
+    )
 
 
 @org.command("prove")
@@ -349,8 +374,14 @@ def delete(name: str, forget: bool, **kwargs: Any) -> None:
     metavar="PCT",
     help="The deploy step fails when a class has less line coverage.",
 )
+@json_option
 def prove(
-    record_dir: Path | None, keep: bool, source_dir: Path, coverage_threshold: float, **kwargs: Any
+    record_dir: Path | None,
+    keep: bool,
+    source_dir: Path,
+    coverage_threshold: float,
+    as_json: bool,
+    **kwargs: Any,
 ) -> None:
     """Create a scratch org, deploy force-app with its Apex tests, create an integration user holding
     only the shipped permission sets, run the contract as that user (--record DIR), check the
@@ -438,9 +469,22 @@ def prove(
         click.echo(f"{step.name}: {step.result} ({step.seconds:.1f}s)", err=True)
 
     report = run_prove(steps, ProveReport(), on_step)
-    for line in report.lines():
-        click.echo(line)
+    emit(
+        {"ok": report.ok, "steps": [_step_json(step) for step in report.steps]},
+        report.lines(),
+    )
     sys.stdout.flush()
     if not report.ok:
         failed = [s.name for s in report.steps if s.result == "failed"]
         raise CheckFailed(f"org prove failed at: {', '.join(failed)}")
+
+
+def _step_json(step: Any) -> dict[str, Any]:
+    """A proof step for --json (its fields as they are, when it is a dataclass)."""
+    if dataclasses.is_dataclass(step):
+        return {
+            k: v
+            for k, v in dataclasses.asdict(step).items()
+            if isinstance(v, str | int | float | bool | list)
+        }
+    return {"name": getattr(step, "name", ""), "result": getattr(step, "result", "")}

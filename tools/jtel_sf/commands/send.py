@@ -8,13 +8,26 @@ from typing import Any
 import click
 
 from ..errors import AuthError, CheckFailed
-from ..options import org_auth_options
+from ..options import command_epilog, json_option, login_options, settings_option
+from ..output import emit
 from ..send.run import send_files, summary
 from ..send.runner import SendOptions
-from ..settings import load_settings
+from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf send calls.jsonl --local", "to a local endpoint started for the run"),
+    ("jtel-sf send calls.csv -o prod --report r.jsonl", "to an org, every row's final answer in r.jsonl"),
+    ("jtel-sf send calls.csv -o prod --report r.jsonl --resume", "continue a run that was stopped"),
+    ("jtel-sf send calls.jsonl --dry-run", "read and check the input only"),
+]
+EXIT_CODES = {
+    0: "every row got a final answer (written, duplicate, not_found or rejected)",
+    1: "rows without a final answer (retries used up, or the run stopped)",
+    2: "bad options or input; the endpoint refused the token (401) twice",
+}
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", help="Endpoint URL (.../services/apexrest/jtelACD/writeCallStatistics).")
 @click.option("--local", is_flag=True, help="Start a local endpoint for the run and send to it.")
@@ -24,7 +37,6 @@ from ..settings import load_settings
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --local: the database to use (default: a temporary one).",
 )
-@org_auth_options
 @click.option(
     "--concurrency", default=4, show_default=True, type=click.IntRange(1, 256), help="Parallel workers."
 )
@@ -55,11 +67,9 @@ from ..settings import load_settings
 )
 @click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (URL path, time zone for --local). Default: the project's, else built-in defaults.",
-)
+@json_option
+@settings_option
+@login_options
 def send(
     files: tuple[Path, ...],
     url: str | None,
@@ -74,16 +84,17 @@ def send(
     input_format: str,
     dry_run: bool,
     no_progress: bool,
-    config: Path | None,
+    as_json: bool,
+    settings: Settings,
     **auth: Any,
 ) -> None:
     """Replay jtel statistics rows (JSON Lines or CSV with jtel's field names), one row per request.
 
     Rows of one call keep their order; 503/500/423 are retried with backoff, 404 and 409 are final,
     a 401 gets a new token once. With --report every row's final answer is written as a JSON line,
-    and --resume continues a run that was stopped, without loss or duplicates.
+    and --resume continues a run that was stopped, without loss or duplicates. Progress and the
+    summary go to stderr; with --json the counts come on stdout.
     """
-    settings = load_settings(None, config)
     options = SendOptions(
         concurrency=concurrency,
         rate=rate,
@@ -111,6 +122,16 @@ def send(
     )
     for line in summary(result):
         echo(line)
+    emit(
+        {
+            "counts": result.counts.as_dict(),
+            "seconds": round(result.seconds, 3),
+            "rowsPerSecond": round(result.rows_per_second, 1),
+            "aborted": result.aborted,
+            "failures": list(result.failures),
+            "report": str(report) if report else None,
+        }
+    )
     if result.aborted and "401" in result.aborted:
         raise AuthError(result.aborted)
     if result.counts.failed or result.aborted:

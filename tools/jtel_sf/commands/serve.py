@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from .. import output
 from ..local.serve import run_serve
-from ..options import json_option
-from ..settings import load_settings
+from ..options import command_epilog, json_option, settings_option
+from ..settings import Settings
+
+EXAMPLES = [
+    ("jtel-sf serve", "on 127.0.0.1:8765, credentials generated and printed"),
+    ("jtel-sf serve --port 0 --json", "a free port; URLs and credentials as JSON when ready"),
+    (
+        "jtel-sf serve --tls --ready-file /tmp/jtel.json",
+        "HTTPS with a generated CA; connection details in a file",
+    ),
+    ("jtel-sf serve --simulate lock-timeout", "answer every valid row 503, to test jtel's resend"),
+]
+EXIT_CODES = {0: "stopped with Ctrl-C or SIGTERM", 2: "bad options or settings, or the port is taken"}
 
 
-@click.command()
+@click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
 )
@@ -27,11 +40,6 @@ from ..settings import load_settings
 @click.option("--client-id", envvar="JTEL_SF_LOCAL_CLIENT_ID", help="Client id the token endpoint accepts.")
 @click.option(
     "--client-secret", envvar="JTEL_SF_LOCAL_CLIENT_SECRET", help="Client secret the token endpoint accepts."
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (time zone, agent match field, ...). Default: the project's, else built-in defaults.",
 )
 @click.option("--quiet", is_flag=True, help="No request log on stderr.")
 @click.option(
@@ -60,13 +68,13 @@ from ..settings import load_settings
     "removed on stop.",
 )
 @json_option
+@settings_option
 def serve(
     host: str,
     port: int,
     db_path: Path | None,
     client_id: str | None,
     client_secret: str | None,
-    config: Path | None,
     quiet: bool,
     simulate: str | None,
     tls: bool,
@@ -74,14 +82,20 @@ def serve(
     tls_key: Path | None,
     ready_file: Path | None,
     as_json: bool,
+    settings: Settings,
 ) -> None:
     """Run the local endpoint: the writeCallStatistics contract on this machine, with a real database.
 
     Answers like an org with the endpoint deployed: OAuth client-credentials token, the Apex REST
-    endpoint and the REST resources contract-test uses. Without --client-id/--client-secret it
-    generates credentials for this run and prints them with the base URL.
+    endpoint and the REST resources Salesforce clients use, and a status page at /. Without
+    --client-id/--client-secret it generates credentials for this run and prints them with the base
+    URL (stderr; with --json also as one JSON document on stdout as soon as it listens).
     """
-    settings = load_settings(None, config)
+
+    def announce(document: dict[str, Any]) -> None:
+        output.emit(document)
+        output.flush()
+
     run_serve(
         host=host,
         port=port,
@@ -96,5 +110,5 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         ready_file=ready_file,
-        print_json=(lambda text: click.echo(text)) if as_json else None,
+        announce=announce if as_json else None,
     )

@@ -31,7 +31,7 @@ def is_loopback(host: str) -> bool:
 def connection_info(server: LocalServer) -> dict[str, Any]:
     """What a client needs to connect: the ready file's and ``--json``'s document."""
     return {
-        "url": server.base_url,
+        "baseUrl": server.base_url,
         "endpointUrl": server.endpoint_url,
         "tokenUrl": server.token_url,
         "clientId": server.client_id,
@@ -67,7 +67,7 @@ def run_serve(
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
     ready_file: Path | None = None,
-    print_json: Callable[[str], Any] | None = None,
+    announce: Callable[[dict[str, Any]], Any] | None = None,
     tls: bool = False,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
@@ -120,8 +120,8 @@ def run_serve(
     if ready_file is not None:
         write_private_json(ready_file, connection_info(server))
         echo(f"  ready file:    {ready_file}")
-    if print_json is not None:
-        print_json(json.dumps(connection_info(server)))
+    if announce is not None:
+        announce(connection_info(server))
     echo("Press Ctrl-C to stop.")
     previous = None
     if threading.current_thread() is threading.main_thread():

