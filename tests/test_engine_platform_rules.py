@@ -122,3 +122,15 @@ def test_the_task_description_is_cut_to_what_the_field_holds(store: Store) -> No
         assert send(store, {**legs, "SalesForceID": contact}).code == "ok"
     (task,) = store.all("Task")
     assert len(task["Description"]) == 32000
+
+
+def test_a_held_body_is_answered_again_when_its_stored_errors_were_cut(store: Store) -> None:
+    store.fault = FAULT_ORG_REFUSAL
+    first = send(store, row(6))
+    store.fault = None
+    with store.transaction() as cur:
+        record = quarantined(store, first)
+        Store._update(cur, record["Id"], {"Errors__c": '[{"field": null, "code": "FIELD_CUSTOM_VAL'})
+    again = send(store, row(6))
+    assert (again.http, again.code) == (409, "org_refused")
+    assert "errors" not in again.body

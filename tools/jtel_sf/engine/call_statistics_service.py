@@ -21,7 +21,7 @@ from .body import FieldError, decode_raw, parse_body
 from .body import body_key as key_of
 from .payload_parser import Element, elements
 from .quarantine_writer import (
-    ERRORS_LIMIT,
+    DETAIL_LIMIT,
     REASON_INVALID,
     REASON_REFUSED,
     REASON_UNEXPECTED,
@@ -71,7 +71,7 @@ def answer_unexpected(raw: bytes, exc: BaseException, storage: Storage, settings
     error = FieldError(None, type(exc).__name__, load_outcomes().error_message(code))
     result = answer(code, settings, errors=[error])
     writer = QuarantineWriter()
-    stored = [{**error.as_dict(), "detail": str(exc)[:ERRORS_LIMIT]}]
+    stored = [{**error.as_dict(), "detail": str(exc)[:DETAIL_LIMIT]}]
     writer.add(key_of(raw), decode_raw(raw), None, code, result, stored)
     try:
         writer.write(storage)

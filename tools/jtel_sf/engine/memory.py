@@ -7,11 +7,11 @@ as the storage interface describes the org's selectors and DML, nothing more.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from .ids import make_id, to_18
+from .quarantine_writer import stored_errors
 from .storage import (
     CALL,
     FAULT_LOCK_TIMEOUT,
@@ -99,7 +99,7 @@ class MemoryStorage:
                 f["Status__c"],
                 f["Reason__c"],
                 f.get("ErrorCode__c"),
-                json.loads(f.get("Errors__c") or "[]"),
+                stored_errors(f.get("Errors__c")),
                 f.get("Attempts__c") or 1,
             )
             for f in self.of_type(QUARANTINE)

@@ -22,6 +22,16 @@ REASON_UNEXPECTED = "unexpected_error"
 STATUS_NEW = "New"
 RAW_TEXT_LIMIT = 131072  # JtelQuarantine__c.RawBody__c and JtelCallRow__c.RawPayload__c (Long Text Area)
 ERRORS_LIMIT = 32768  # JtelQuarantine__c.Errors__c
+DETAIL_LIMIT = 8000  # platform text kept per error (JtelError.DETAIL_LIMIT): the errors fit whole
+
+
+def stored_errors(text: str | None) -> list[dict[str, Any]]:
+    """The errors kept on a quarantine record; none when the text was cut and is no JSON array."""
+    try:
+        errors = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
 @dataclass

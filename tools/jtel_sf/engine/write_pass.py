@@ -16,6 +16,7 @@ from jtel_sf.settings import Settings
 from . import call_updater, row_answers, row_builder
 from .answers import Answer
 from .payload_parser import Element, call_ids
+from .quarantine_writer import DETAIL_LIMIT
 from .storage import Storage, StoredCall
 
 
@@ -47,7 +48,7 @@ class WritePass:
                         "field": None,
                         "code": refusal.status_code,
                         "message": load_outcomes().error_message("org_refused"),
-                        "detail": refusal.detail,
+                        "detail": refusal.detail[:DETAIL_LIMIT],
                     }
                 ]
         if self.refusals:

@@ -23,6 +23,7 @@ from jtel_sf.contract import load_fields
 from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.body import Row
 from jtel_sf.engine.ids import make_id, to_18
+from jtel_sf.engine.quarantine_writer import stored_errors
 from jtel_sf.engine.rollup import CallRow
 from jtel_sf.engine.storage import (
     CALL,
@@ -590,7 +591,7 @@ class Store:
                 status=str(f.get("Status__c")),
                 reason=str(f.get("Reason__c")),
                 error_code=f.get("ErrorCode__c"),
-                errors=json.loads(f.get("Errors__c") or "[]"),
+                errors=stored_errors(f.get("Errors__c")),
                 attempts=float(f.get("Attempts__c") or 1),
             )
         return result
