@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jtel_sf.engine.body import parse_body
-from jtel_sf.settings import Settings
+from jtel_sf.settings import MAX_RETENTION_DAYS, MIN_ROW_RETENTION_DAYS, Settings
 
 CLASSES = Path(__file__).resolve().parents[1] / "force-app" / "main" / "default" / "classes"
 TEST_CLASSES = Path(__file__).resolve().parents[1] / "force-app" / "test" / "default" / "classes"
@@ -31,6 +31,17 @@ def test_apex_settings_defaults_equal_the_python_defaults() -> None:
     assert _apex_string_constant(source, "DEFAULT_TIME_ZONE") == defaults.time_zone
     assert _apex_string_constant(source, "DEFAULT_AGENT_MATCH_FIELD") == defaults.agent_match_field
     assert _apex_string_constant(source, "DEFAULT_SUBJECT_TEMPLATE") == defaults.subject_template
+    assert _apex_integer_constant(source, "DEFAULT_ROW_RETENTION_DAYS") == defaults.row_retention_days
+    quarantine_days = defaults.quarantine_retention_days
+    assert _apex_integer_constant(source, "DEFAULT_QUARANTINE_RETENTION_DAYS") == quarantine_days
+    assert _apex_integer_constant(source, "MIN_ROW_RETENTION_DAYS") == MIN_ROW_RETENTION_DAYS
+    assert _apex_integer_constant(source, "MAX_RETENTION_DAYS") == MAX_RETENTION_DAYS
+
+
+def _apex_integer_constant(source: str, name: str) -> int:
+    match = re.search(rf"static final Integer {name} = (-?[0-9]+);", source)
+    assert match, f"{name} not found"
+    return int(match.group(1))
 
 
 def test_the_apex_row_key_vector_is_what_the_python_engine_computes() -> None:
@@ -55,9 +66,10 @@ def test_every_apex_class_has_apexdoc_and_a_sharing_keyword() -> None:
             assert _sharing_is_declared(path.name, source, declaration.group(0))
 
 
-# The one class allowed to run without sharing, and why (its class comment says it at length).
+# The classes allowed to run without sharing, and why (each class comment says it at length).
 WITHOUT_SHARING = {
     "JtelTaskAccess.cls": "the call's one Task is updated even when an agent owns it (issue 9 point 8)",
+    "JtelRetentionDml.cls": "retention deletes rows and quarantine records of another user (issue 13)",
 }
 
 

@@ -252,6 +252,7 @@ def test_datetime_formats(text: str, expected: datetime) -> None:
         "2026-06-15T10:00:00\n",
         "\uff12026-06-15T10:00:00",  # a full-width digit
         "1699-12-31T23:59:59",  # before the years Salesforce stores
+        "0999-06-15T10:00:00",
         "4001-01-01T00:00:00",
         "1700-01-01T23:59:59",  # the first and last day: a zone's offset could leave the DateTime range
         "4000-12-30T00:00:00",

@@ -99,7 +99,7 @@ def _data_model_fields() -> list[tuple[str, str, str]]:
 def test_data_model_doc_is_parsed() -> None:
     tables = _data_model_tables()
     assert set(tables) == {"JtelCall__c", "JtelCallRow__c", "JtelQuarantine__c", "JtelSettings__mdt"}
-    assert len(tables["JtelCall__c"]) == 24
+    assert len(tables["JtelCall__c"]) == 26
     assert ("RowKey__c", "Text(64), External ID, Unique, case-sensitive") in tables["JtelCallRow__c"]
 
 

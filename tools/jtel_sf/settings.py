@@ -34,6 +34,13 @@ class Settings:
     task_for_unanswered_calls: bool = True
     subject_template: str = "jtel {direction} call {caller} - {result}"
     permission_set: str = "JtelCallStatisticsIntegration"
+    # Retention (docs/storage.md): statistics rows are deleted this many days after their call
+    # ended (the call, its roll-up and its Task stay, and the call keeps its rows' keys so a resend
+    # is still a duplicate); 0 keeps rows forever.
+    row_retention_days: int = 90
+    # Quarantine records that were reprocessed or discarded are deleted this many days after their
+    # last change; 0 keeps them forever. New and Failed records are never deleted.
+    quarantine_retention_days: int = 30
 
 
 DEFAULT_SETTINGS = Settings()
@@ -50,6 +57,9 @@ _API_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)(?:__c)?$")
 _API_VERSION = re.compile(r"^[0-9]{2}\.0$")
 _USERNAME = re.compile(r"^[^@\s]+@[^@\s]+$")
 SUBJECT_TEMPLATE_MAX_LENGTH = 255  # JtelSettings__mdt.SubjectTemplate__c is Text(255)
+# Rows must outlive every resend jtel may still make; a week is the shortest retention accepted.
+MIN_ROW_RETENTION_DAYS = 7
+MAX_RETENTION_DAYS = 3650  # JtelSettings__mdt retention fields are Number(4,0)
 # Names in the IANA database that are not zones Java (and so Apex TimeZone.getTimeZone, which
 # silently falls back to GMT for unknown ids) knows.
 _NOT_JAVA_ZONES = frozenset({"Factory", "localtime", "posixrules", "leapseconds", "leap-seconds.list"})
@@ -114,6 +124,15 @@ def validate(settings: Settings, *, source: str = "settings") -> Settings:
         raise fail("fallback_owner_username", "not a Salesforce username (name@domain)")
     if len(settings.subject_template) > SUBJECT_TEMPLATE_MAX_LENGTH or "\n" in settings.subject_template:
         raise fail("subject_template", f"must be one line of at most {SUBJECT_TEMPLATE_MAX_LENGTH} chars")
+    days = settings.row_retention_days
+    if days != 0 and not MIN_ROW_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise fail(
+            "row_retention_days",
+            f"must be 0 (keep forever) or {MIN_ROW_RETENTION_DAYS}..{MAX_RETENTION_DAYS}",
+            hint="Rows are deleted this many days after their call ended; see docs/storage.md.",
+        )
+    if not 0 <= settings.quarantine_retention_days <= MAX_RETENTION_DAYS:
+        raise fail("quarantine_retention_days", f"must be 0 (keep forever) to {MAX_RETENTION_DAYS}")
     if not _API_NAME.match(settings.permission_set) or settings.permission_set.endswith("__c"):
         raise fail("permission_set", "not a valid permission set API name")
     return settings

@@ -95,6 +95,13 @@ class Api:
         if response.status_code != 200:
             raise ApiError(f"test hook {hook!r}: {error_text(response)}")
 
+    def purge_calls(self, call_keys: list[str]) -> None:
+        """Run retention on these calls now (the local endpoint's test hook; in an org the retention
+        job runs on its schedule, so cases with a purge step run as Apex tests there)."""
+        response = self.request("POST", "/jtel-sf/test-hook", json={"purge": {"callKeys": call_keys}})
+        if response.status_code != 200:
+            raise ApiError(f"purge: {error_text(response)}")
+
     # -- records ------------------------------------------------------------------------------
     def userinfo(self) -> dict[str, Any]:
         response = self.request("GET", "/services/oauth2/userinfo")

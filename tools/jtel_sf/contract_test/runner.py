@@ -261,6 +261,9 @@ class CaseRunner:
         self, number: int, count: int, step: dict[str, Any], expander: Expander, state: _CaseState
     ) -> None:
         label = f"step {number}" if count > 1 else "answer"
+        if "purge" in step:  # retention deletes the case's calls' rows now (docs/contract.md, Retention)
+            self.api.purge_calls([str(call_id) for call_id in expander.call_ids])
+            return
         body = body_bytes(step, expander)
         self._before_send("POST", self.api.endpoint_path, body)
         for source in quarantine_sources(body):

@@ -183,7 +183,8 @@ def parse_local_datetime(text: str) -> datetime | None:
         return None
     # fields.json datetimeRange: a day inside what Salesforce stores, so no zone's offset leaves the range.
     limits = load_limits()
-    if not limits.datetime_min <= moment.strftime("%Y-%m-%dT%H:%M:%S") <= limits.datetime_max:
+    seconds = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"  # fixed width
+    if not limits.datetime_min <= seconds <= limits.datetime_max:
         return None
     return moment
 

@@ -16,6 +16,9 @@ from .storage import (
     CALL,
     FAULT_LOCK_TIMEOUT,
     FAULT_ORG_REFUSAL,
+    KEY_SEPARATOR,
+    PURGED_AT_FIELD,
+    PURGED_KEYS_FIELD,
     QUARANTINE,
     ROW,
     SIMULATED_REFUSAL,
@@ -51,6 +54,18 @@ class MemoryStorage:
 
     def of_type(self, sobject: str) -> list[dict[str, Any]]:
         return [fields for kind, fields in self.records.values() if kind == sobject]
+
+    def purge(self, call_keys: list[str]) -> None:
+        """Retention on these calls now: their rows go, the call keeps their keys and is frozen."""
+        for call in self.of_type(CALL):
+            if call["CallKey__c"] not in call_keys or call.get(PURGED_AT_FIELD):
+                continue
+            rows = [r for r in self.rows.values() if r.call_id == call["Id"]]
+            call[PURGED_KEYS_FIELD] = KEY_SEPARATOR.join(sorted(r.row_key for r in rows))
+            call[PURGED_AT_FIELD] = "2026-01-01T00:00:00.000+0000"
+            for row in rows:
+                del self.rows[row.row_key]
+                del self.records[row.id]
 
     # -- transaction ------------------------------------------------------------------------------
     def savepoint(self) -> object:

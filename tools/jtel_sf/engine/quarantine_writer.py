@@ -19,6 +19,7 @@ from .time import format_instant
 REASON_INVALID = "invalid_payload"  # the reasons are the answer codes of outcomes.json
 REASON_REFUSED = "org_refused"
 REASON_UNEXPECTED = "unexpected_error"
+REASON_ARCHIVED = "call_archived"  # a new row of a call frozen by retention
 STATUS_NEW = "New"
 RAW_TEXT_LIMIT = 131072  # JtelQuarantine__c.RawBody__c and JtelCallRow__c.RawPayload__c (Long Text Area)
 ERRORS_LIMIT = 32768  # JtelQuarantine__c.Errors__c

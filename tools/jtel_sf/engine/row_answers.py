@@ -10,7 +10,7 @@ from jtel_sf.settings import Settings
 from .answers import Answer, answer
 from .payload_parser import Element
 from .quarantine_writer import STATUS_NEW
-from .storage import HeldBody, StoredRow
+from .storage import KEY_SEPARATOR, PURGED_AT_FIELD, PURGED_KEYS_FIELD, HeldBody, StoredCall, StoredRow
 
 WRITTEN = "written"  # Outcome__c of a stored row: the status of its answer code
 
@@ -23,6 +23,21 @@ def for_jtel(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def is_held(record: HeldBody | None) -> bool:
     """A quarantined body waiting for an admin: its resend gets the first answer (``heldOnResend``)."""
     return record is not None and record.status == STATUS_NEW and record.reason in load_outcomes().held_codes
+
+
+def is_frozen(call: StoredCall | None) -> bool:
+    """Retention deleted the call's rows: its roll-up is frozen."""
+    return call is not None and bool(call.fields.get(PURGED_AT_FIELD))
+
+
+def kept_key(call: StoredCall | None, row_key: str) -> bool:
+    """The frozen call kept this deleted row's key (``JtelRetentionService.keptKey``)."""
+    return is_frozen(call) and row_key in str(call.fields.get(PURGED_KEYS_FIELD) or "").split(KEY_SEPARATOR)  # type: ignore[union-attr]
+
+
+def for_frozen_call(element: Element, settings: Settings) -> Answer:
+    """A row never seen before of a call frozen by retention: call_archived, rejected and quarantined."""
+    return answer("call_archived", settings, call_id=element.call_id, row_key=element.row_key)
 
 
 def for_link(element: Element, code: str, settings: Settings) -> Answer:

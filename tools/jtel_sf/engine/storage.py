@@ -24,6 +24,11 @@ FAULT_LOCK_TIMEOUT = "lockTimeout"
 FAULT_ORG_REFUSAL = "orgRefusal"
 FAULTS = (FAULT_LOCK_TIMEOUT, FAULT_ORG_REFUSAL)
 SIMULATED_REFUSAL = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # what a validation rule reports
+# Retention (docs/contract.md, Retention; Apex JtelRetentionService): a call whose rows were deleted keeps
+# their keys and is frozen.
+PURGED_KEYS_FIELD = "PurgedRowKeys__c"
+PURGED_AT_FIELD = "RowsPurged__c"
+KEY_SEPARATOR = "\n"
 
 
 class Transient(Exception):

@@ -14,9 +14,9 @@ from jtel_sf.contract import load_outcomes
 from jtel_sf.settings import Settings
 
 from . import call_updater, row_answers, row_builder
-from .answers import Answer
+from .answers import Answer, answer
 from .payload_parser import Element, call_ids
-from .quarantine_writer import DETAIL_LIMIT
+from .quarantine_writer import DETAIL_LIMIT, REASON_ARCHIVED
 from .storage import Storage, StoredCall
 
 
@@ -67,9 +67,18 @@ class WritePass:
         fresh = []
         for element in elements:
             row = known.get(str(element.row_key))
+            call = self.calls_by_key.get(str(element.call_id))
             record = held.get(element.body_key)
             if row is not None:
                 self.answers[element.index] = row_answers.for_stored_row(element, row, self.settings)
+            elif row_answers.kept_key(call, str(element.row_key)):  # a row retention deleted: a resend
+                self.answers[element.index] = answer(
+                    "already_stored", self.settings, call_id=element.call_id, row_key=element.row_key
+                )
+            elif row_answers.is_frozen(call):
+                # retention deleted this call's rows and this row was never seen: it cannot join the roll-up
+                self.answers[element.index] = row_answers.for_frozen_call(element, self.settings)
+                self.held_reasons[element.index] = REASON_ARCHIVED
             elif row_answers.is_held(record):
                 assert record is not None
                 self.answers[element.index] = row_answers.for_quarantined(element, record, self.settings)

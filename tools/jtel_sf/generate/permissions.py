@@ -128,13 +128,15 @@ def build_permission_set(
 ) -> PermissionSetModel:
     """The permission set for the project files ``files`` (relative posix path -> text)."""
     excluded = load_access()["notForIntegration"]
+    read_only = load_access()["readOnlyForIntegration"]
     field_perms: list[FieldPermission] = standard_field_permissions(agent_match_field)
     for access in OBJECT_ACCESS:
         for name, text in sorted(field_files(files, access.object).items()):
             if not name.endswith("__c") or f"{access.object}.{name}" in excluded:  # type: ignore[operator]
                 continue
             if takes_field_permissions(text, f"{OBJECTS_DIR}/{access.object}/fields/{name}"):
-                field_perms.append(FieldPermission(f"{access.object}.{name}", editable=True))
+                qualified = f"{access.object}.{name}"
+                field_perms.append(FieldPermission(qualified, editable=qualified not in read_only))  # type: ignore[operator]
     objects = [*OBJECT_ACCESS, *(ObjectAccess(o, create=False, edit=False) for o in LINKED_OBJECTS)]
     return PermissionSetModel(
         label=label,

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from .. import storage
 from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_limits, load_outcomes
 from ..settings import Settings
 from . import permissions
@@ -29,6 +30,7 @@ ROW_FIELDS_DIR = "force-app/main/default/objects/JtelCallRow__c/fields"
 CUSTOM_METADATA_DIR = "force-app/main/default/customMetadata"
 PERMISSION_SETS_DIR = "force-app/main/default/permissionsets"
 FIELDS_DOC = "docs/fields.md"
+STORAGE_DOC = "docs/storage.md"
 
 # Generated Apex classes, in the order they are written.
 APEX_CLASSES = ("JtelFieldDef", "JtelContractSpec", "JtelCallStatisticsResource", "JtelContractCasesTest")
@@ -122,11 +124,44 @@ def _settings_values(settings: Settings) -> list[tuple[str, str, Any]]:
         ("AgentMatchField__c", "xsd:string", settings.agent_match_field),
         ("FallbackOwnerUsername__c", "xsd:string", settings.fallback_owner_username or None),
         ("RetryHttpStatus__c", "xsd:double", f"{float(settings.retry_http_status):.1f}"),
+        ("RowRetentionDays__c", "xsd:double", f"{float(settings.row_retention_days):.1f}"),
+        ("QuarantineRetentionDays__c", "xsd:double", f"{float(settings.quarantine_retention_days):.1f}"),
         ("SubjectTemplate__c", "xsd:string", settings.subject_template or None),
         ("TaskForUnansweredCalls__c", "xsd:boolean", str(settings.task_for_unanswered_calls).lower()),
         ("TimeZone__c", "xsd:string", settings.time_zone),
     ]
     return sorted(values, key=lambda v: v[0])
+
+
+def _storage_context(settings: Settings) -> dict[str, Any]:
+    volumes = storage.volumes(settings)
+    rows = []
+    for edition in storage.EDITIONS:
+        for volume in volumes:
+            without = storage.months_until_full(
+                storage.Volume(volume.calls_per_day, volume.shape, 0), edition
+            )
+            within = storage.months_until_full(volume, edition)
+            share = volume.api_requests_per_day / edition.api_per_day(storage.USERS)
+            rows.append(
+                {
+                    "edition": edition,
+                    "volume": volume,
+                    "without": "-" if without is None else f"{without:.1f}",
+                    "with": "-" if within is None else f"{within:.1f}",
+                    "api_share": f"{share:.0%}",
+                }
+            )
+    return {
+        "settings": settings,
+        "record_kb": storage.RECORD_KB,
+        "shapes": storage.shapes(),
+        "volumes": volumes,
+        "volume_shape": volumes[0].shape,
+        "users": storage.USERS,
+        "allowance_rows": rows,
+        "calls_per_batch": storage.CALLS_PER_BATCH,
+    }
 
 
 def _field_xml(env: jinja2.Environment, spec: FieldSpec) -> str:
@@ -192,4 +227,7 @@ def render_all(
         )
     )
     out.append(RenderedFile(FIELDS_DOC, env.get_template("docs/fields.md.j2").render(**context)))
+    out.append(
+        RenderedFile(STORAGE_DOC, env.get_template("docs/storage.md.j2").render(**_storage_context(settings)))
+    )
     return out

@@ -876,9 +876,15 @@ class LocalServer:
     # -- the endpoint ------------------------------------------------------------------------
     def set_fault(self, body: bytes) -> dict[str, Any]:
         """The local test hook: switch a simulated org-only outcome on (lockTimeout, orgRefusal)
-        or off (null) for the requests that follow. Salesforce has no such resource."""
+        or off (null) for the requests that follow, or run retention on some calls now
+        (``{"purge": {"callKeys": [...]}}``). Salesforce has no such resource."""
         try:
-            hook = json.loads(body or b"{}").get("hook")
+            request = json.loads(body or b"{}")
+            purge = request.get("purge")
+            if purge is not None:  # run retention on the named calls now, whatever their age
+                call_keys = [str(key) for key in purge.get("callKeys", [])]
+                return {"rowsDeleted": self.store_checked().purge_rows(call_keys=call_keys)}
+            hook = request.get("hook")
             self.fault = check_fault(hook)
         except (ValueError, AttributeError) as exc:
             raise _Reply(400, [{"errorCode": "INVALID_HOOK", "message": str(exc)}]) from None

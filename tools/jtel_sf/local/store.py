@@ -30,6 +30,9 @@ from jtel_sf.engine.storage import (
     FAULT_LOCK_TIMEOUT,
     FAULT_ORG_REFUSAL,
     FAULTS,
+    KEY_SEPARATOR,
+    PURGED_AT_FIELD,
+    PURGED_KEYS_FIELD,
     QUARANTINE,
     ROW,
     SIMULATED_REFUSAL,
@@ -79,6 +82,7 @@ CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 
 
 ROW_CACHE_SIZE = 20000
+CLOSED_QUARANTINE_STATUSES = ("Reprocessed", "Discarded")
 __all__ = ["FAULTS", "Busy", "DuplicateValue", "RequiredFieldMissing", "Store"]
 
 
@@ -637,6 +641,49 @@ class Store:
 
     def update_task(self, task_id: str, fields: dict[str, Any]) -> None:
         self._update(self._conn().cursor(), task_id, fields)
+
+    # -- retention ------------------------------------------------------------------------------
+    def purge_rows(self, *, ended_before: str | None = None, call_keys: list[str] | None = None) -> int:
+        """Delete the rows of unpurged calls that ended before ``ended_before`` (an ISO instant; calls
+        without an end by their creation) or whose keys are given, keeping the rows' keys on the call
+        and freezing it, as JtelRetentionService.purgeRows does. Returns the number of rows deleted."""
+        deleted = 0
+        with self.transaction() as cur:
+            query = "SELECT id, ext_key, fields FROM records WHERE sobject = ?"
+            calls = cur.execute(query, (CALL,)).fetchall()
+            for call_id, call_key, fields_text in calls:
+                fields = json.loads(fields_text)
+                if fields.get(PURGED_AT_FIELD):
+                    continue
+                ended = fields.get("CallEnd__c") or fields.get("CreatedDate")
+                due = (call_keys is not None and call_key in call_keys) or (
+                    ended_before is not None and ended is not None and ended < ended_before
+                )
+                if not due:
+                    continue
+                rows = cur.execute(
+                    "SELECT id, ext_key FROM records WHERE parent_id = ? AND sobject = ?", (call_id, ROW)
+                ).fetchall()
+                keys = KEY_SEPARATOR.join(sorted(str(key) for _, key in rows))
+                self._update(cur, call_id, {PURGED_AT_FIELD: now_instant(), PURGED_KEYS_FIELD: keys})
+                cur.executemany("DELETE FROM records WHERE id = ?", [(row_id,) for row_id, _ in rows])
+                deleted += len(rows)
+        self._forget_rows()
+        return deleted
+
+    def purge_quarantine(self, changed_before: str) -> int:
+        """Delete reprocessed or discarded quarantine records last changed before ``changed_before``."""
+        with self.transaction() as cur:
+            doomed = [
+                record_id
+                for record_id, fields_text in cur.execute(
+                    "SELECT id, fields FROM records WHERE sobject = ?", (QUARANTINE,)
+                ).fetchall()
+                if (f := json.loads(fields_text)).get("Status__c") in CLOSED_QUARANTINE_STATUSES
+                and str(f.get("LastModifiedDate") or "") < changed_before
+            ]
+            cur.executemany("DELETE FROM records WHERE id = ?", [(record_id,) for record_id in doomed])
+        return len(doomed)
 
     def upsert_quarantine(self, records: list[dict[str, Any]]) -> None:
         cur = self._conn().cursor()
