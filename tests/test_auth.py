@@ -30,7 +30,7 @@ from jtel_sf.auth import (
     OrgSession,
     connect,
 )
-from jtel_sf.errors import EXIT_USAGE, AuthError, UsageError
+from jtel_sf.errors import EXIT_USAGE, AuthError, OrgUnreachable, UsageError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "http"
 INSTANCE = "https://acme.my.salesforce.com"
@@ -395,9 +395,10 @@ def test_client_credentials_refresh_on_401_gets_a_new_token_and_retries() -> Non
 @responses.activate
 def test_unreachable_token_endpoint() -> None:
     responses.add("POST", f"{INSTANCE}/services/oauth2/token", body=requests.ConnectionError("refused"))
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(OrgUnreachable) as info:
         connect(AuthOptions(instance_url=INSTANCE, client_id="c", client_secret=CLIENT_SECRET))
-    assert "cannot reach" in str(info.value)
+    assert str(info.value).startswith("cannot reach acme.my.salesforce.com: ")
+    assert info.value.exit_code == 5
     assert_no_secret(info.value)
 
 

@@ -255,17 +255,17 @@ def test_a_login_input_can_be_a_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     from jtel_sf import options
     from jtel_sf.login import LoginInput
 
-    extra = LoginInput("browser_login", "SF_BROWSER_LOGIN", "Log in in the browser.", is_flag=True)
+    extra = LoginInput("probe_flag", "SF_PROBE_FLAG", "A switch.", is_flag=True)  # --browser-login is one
     monkeypatch.setattr(options, "LOGIN_INPUTS", (*LOGIN_INPUTS, extra))
 
     @click.command()
     @options.login_options
     def probe(**login: Any) -> None:
-        click.echo(repr(login["browser_login"]))
+        click.echo(repr(login["probe_flag"]))
 
-    flag = next(p for p in probe.params if p.name == "browser_login")
-    assert isinstance(flag, click.Option) and flag.is_flag and "--browser-login" in flag.opts
+    flag = next(p for p in probe.params if p.name == "probe_flag")
+    assert isinstance(flag, click.Option) and flag.is_flag and "--probe-flag" in flag.opts
     from click.testing import CliRunner
 
-    assert CliRunner().invoke(probe, ["--browser-login"]).output.strip() == "True"
+    assert CliRunner().invoke(probe, ["--probe-flag"]).output.strip() == "True"
     assert CliRunner().invoke(probe, []).output.strip() == "False"

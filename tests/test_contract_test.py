@@ -18,8 +18,6 @@ RECORDING = Path(__file__).resolve().parent / "recordings" / "local-stand-in"
 ENDPOINT_PATH = "/services/apexrest/jtelACD/writeCallStatistics"
 
 
-
-
 def copy_recording(tmp_path: Path) -> Path:
     target = tmp_path / "recording"
     shutil.copytree(RECORDING, target)

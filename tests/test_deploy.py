@@ -1,351 +1,377 @@
-"""``jtel-sf deploy`` through the real entry point, the org replayed from documented SOAP/REST answers."""
+"""``jtel-sf deploy`` end to end through the CLI entry point against the fake org
+(tests/fakes/org.py: built from the Metadata API Developer Guide, not recorded from Salesforce)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import responses
 
 from conftest import run_cli as invoke_cli
+from fakes.org import DeployScript, FakeOrg
 from jtel_sf.org.deploy import LiveLine, progress_line
-from jtel_sf.org.package import build_package
-from test_deploy_package import WIDGET_SOURCE, write_tree
+from test_deploy_package import WIDGET_SOURCE, XML, write_tree
 
-FIXTURES = Path(__file__).parent / "fixtures" / "http"
-INSTANCE = "https://acme.my.salesforce.com"
-TOKEN = "00D000000000000!AQ0-deploy-test-token-93be"
-DEPLOY_ID = "0Af000000000001AAA"
-MDAPI = f"{INSTANCE}/services/Soap/m/61.0/deployRequest"
-QUERY = f"{INSTANCE}/services/data/v61.0/query"
-TOOLING_QUERY = f"{INSTANCE}/services/data/v61.0/tooling/query"
-AUTH = ["--instance-url", INSTANCE, "--access-token", TOKEN]
-
-
-def fixture_text(name: str, **fill: str) -> str:
-    text = (FIXTURES / name).read_text(encoding="utf-8")
-    for key, value in fill.items():
-        text = text.replace("{{" + key + "}}", value)
-    return text
-
-
-def add_json(method: str, url: str, name: str) -> None:
-    doc = json.loads(fixture_text(name))
-    responses.add(method, url, json=doc["body"], status=doc["status"])
-
-
-def add_soap(url: str, name: str, status: int = 200, **fill: str) -> None:
-    responses.add("POST", url, body=fixture_text(name, **fill), status=status, content_type="text/xml")
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code, out, err = invoke_cli(args, capsys)
-    assert TOKEN not in out + err, "the access token leaked into the output"
-    return code, out, err
+REPO = Path(__file__).resolve().parents[1]
+INTEGRATION_USER = "jtel.integration@acme.example"
+HELPER_SOURCE = {
+    # an @IsTest helper without test methods: never measured, never named in RunSpecifiedTests
+    "test/default/classes/WidgetTestData.cls": (
+        "@IsTest\npublic class WidgetTestData {\n"
+        "    public static Integer seed() {\n        return 3;\n    }\n}\n"
+    ),
+    "test/default/classes/WidgetTestData.cls-meta.xml": XML
+    + '<ApexClass xmlns="http://soap.sforce.com/2006/04/metadata">\n'
+    "    <apiVersion>61.0</apiVersion>\n    <status>Active</status>\n</ApexClass>\n",
+}
+PERMSETS = ("JtelCallStatisticsIntegration", "JtelCallStatisticsRecordAccess")
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    write_tree(tmp_path / "force-app", WIDGET_SOURCE)
-    monkeypatch.chdir(tmp_path)
+def org() -> Iterator[FakeOrg]:
+    with FakeOrg() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "SF_ACCESS_TOKEN",
         "SF_INSTANCE_URL",
         "SF_TARGET_ORG",
         "SF_CLIENT_ID",
+        "SF_CLIENT_SECRET",
         "SF_USERNAME",
         "SF_PASSWORD",
+        "SF_API_VERSION",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def widget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_tree(tmp_path / "force-app", {**WIDGET_SOURCE, **HELPER_SOURCE})
+    (tmp_path / "sfdx-project.json").write_text('{"packageDirectories": [{"path": "force-app"}]}\n')
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def soap_calls(kind: str) -> list[str]:
-    bodies = []
-    for call in responses.calls:
-        if call.request.url.startswith(MDAPI) and call.request.headers.get("SOAPAction") == kind:
-            body = call.request.body
-            bodies.append(body.decode() if isinstance(body, bytes) else body)
-    return bodies
+@pytest.fixture
+def jtel_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of this project's force-app: product classes, tests and @IsTest helpers."""
+    shutil.copytree(REPO / "force-app", tmp_path / "force-app")
+    shutil.copy(REPO / "sfdx-project.json", tmp_path / "sfdx-project.json")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
-def soql_sent() -> list[str]:
-    return [
-        parse_qs(urlparse(c.request.url).query).get("q", [""])[0]
-        for c in responses.calls
-        if "/query" in c.request.url
-    ]
+def auth(org: FakeOrg) -> list[str]:
+    return ["--instance-url", org.url, "--access-token", org.admin_token]
 
 
-@responses.activate
-def test_deploy_follows_queued_in_progress_succeeded_and_prints_coverage(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def run(args: list[str], org: FakeOrg, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code, out, err = invoke_cli(args, capsys)
+    assert org.admin_token not in out + err, "the access token leaked into the output"
+    return code, out, err
+
+
+FAST = ["--poll-interval", "0.01"]
+
+
+def test_successful_deploy_with_test_helpers_exits_0_and_assigns_both_permission_sets(
+    jtel_project: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    status_url = f"{MDAPI}/{DEPLOY_ID}"
-    for name in (
-        "mdapi_check_pending.xml",
-        "mdapi_check_in_progress_components.xml",
-        "mdapi_check_in_progress_components.xml",
-        "mdapi_check_in_progress_tests.xml",
-        "mdapi_check_succeeded.xml",
-    ):
-        add_soap(status_url, name)
-    code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001"], capsys)
-    assert code == 0, err
-    # the request: the project's test classes, RunSpecifiedTests, a real deploy
-    (deploy_body,) = soap_calls("deploy")
-    assert "<met:testLevel>RunSpecifiedTests</met:testLevel>" in deploy_body
-    assert re.findall(r"<met:runTests>(\w+)</met:runTests>", deploy_body) == ["WidgetTest"]
-    assert "<met:checkOnly>False</met:checkOnly>" in deploy_body
-    assert "<met:rollbackOnError>True</met:rollbackOnError>" in deploy_body
-    assert len(soap_calls("checkDeployStatus")) == 5
-    # live display on stderr: one line per change
-    progress = [line for line in err.splitlines() if line.startswith("[")]
-    assert [re.sub(r"^\[\d\d:\d\d\] ", "", line) for line in progress] == [
-        "Pending | components 0/0 | tests 0/0",
-        "InProgress (Processing Type: CustomObject) | components 4/9 | tests 0/0",
-        "InProgress (Running Test: WidgetTest.it_counts_widgets) | components 9/9 | tests 1/3",
-        "Succeeded | components 9/9 | tests 3/3",
-    ]
-    assert out.splitlines()[0].startswith(
-        f"Deploy {DEPLOY_ID}: Succeeded - components 9/9 deployed, 0 failed;"
-    )
-    assert "Code coverage (threshold 90%):" in out
-    assert re.search(r"^  Widget\s+95\.0% \(19/20 lines\)  ok$", out, re.M)
-    assert "WidgetException" not in out  # nothing executable to cover
-    assert not any("/tooling/" in c.request.url for c in responses.calls)
-
-
-@responses.activate
-def test_component_failures_are_reported_against_the_source_files(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    package = build_package(project / "force-app", "61.0")
-    lines = package.files["objects/Widget__c.object"].decode().splitlines()
-    size_line = next(i for i, t in enumerate(lines, 1) if "<precision>99" in t)
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_component_failure.xml", SIZE_LINE=str(size_line))
-    code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001"], capsys)
-    assert code == 1
-    failures = out.split("Component failures:\n", 1)[1].splitlines()
-    assert failures[:3] == [
-        "force-app/main/default/classes/Widget.cls:7:16: error: "
-        "Variable does not exist: sizeInCm [ApexClass Widget]",
-        "force-app/main/default/objects/Widget__c/fields/Size__c.field-meta.xml:5:13: error: "
-        "Invalid value for precision: 99 [CustomField Widget__c.Size__c]",
-        "force-app/main/default/permissionsets/WidgetAccess.permissionset-meta.xml:1:1: error: "
-        "In field: field - no CustomField named Widget__c.Colour__c found [PermissionSet WidgetAccess]",
-    ]
-    assert f"Error: deploy {DEPLOY_ID} failed" in err
-    assert "Code coverage" not in out  # no test ran
-
-
-@responses.activate
-def test_test_failures_show_message_stack_trace_and_tooling_coverage(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_in_progress_tests.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_test_failure.xml")
-    add_json("GET", TOOLING_QUERY, "tooling_coverage_aggregate.json")
-    code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001", "--json"], capsys)
-    assert code == 1
-    envelope = json.loads(out)
-    assert envelope["status"] == 1 and envelope["name"] == "CheckFailed"
-    document = envelope["result"]
-    assert document["result"] == "failed"
-    assert document["deployResult"]["testFailures"] == [
-        {
-            "className": "WidgetTest",
-            "method": "it_counts_widgets",
-            "message": "System.AssertException: Assertion Failed: widgets counted: Expected: 3, Actual: 2",
-            "stackTrace": "Class.WidgetTest.it_counts_widgets: line 9, column 1\n"
-            "Class.Widget.count: line 4, column 1",
-            "frames": [
-                "force-app/main/default/classes/WidgetTest.cls:9:1",
-                "force-app/main/default/classes/Widget.cls:4:1",
-            ],
-        }
-    ]
-    assert document["coverage"] == [
-        {
-            "name": "Widget",
-            "covered": 17,
-            "uncovered": 3,
-            "origin": "tooling",
-            "percent": 85.0,
-            "belowThreshold": True,
-        }
-    ]
-    (soql,) = [q for q in soql_sent() if "ApexCodeCoverageAggregate" in q]
-    assert "ApexClassOrTrigger.Name IN ('Widget')" in soql
-    assert f"Error: deploy {DEPLOY_ID} failed" in err
-
-
-@responses.activate
-def test_test_failure_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_test_failure.xml")
-    add_json("GET", TOOLING_QUERY, "tooling_coverage_aggregate.json")
-    code, out, _err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001"], capsys)
-    assert code == 1
-    report = out.split("Test failures:\n", 1)[1].splitlines()
-    assert report[:3] == [
-        "WidgetTest.it_counts_widgets: "
-        "System.AssertException: Assertion Failed: widgets counted: Expected: 3, Actual: 2",
-        "    Class.WidgetTest.it_counts_widgets: line 9, column 1"
-        "  (force-app/main/default/classes/WidgetTest.cls:9:1)",
-        "    Class.Widget.count: line 4, column 1  (force-app/main/default/classes/Widget.cls:4:1)",
-    ]
-    assert re.search(r"^  Widget\s+85\.0% \(17/20 lines\)  FAIL$", out, re.M)
-
-
-@responses.activate
-def test_coverage_below_threshold_fails_a_successful_deploy(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded_no_coverage.xml")
-    add_json("GET", TOOLING_QUERY, "tooling_coverage_aggregate.json")
-    code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001"], capsys)
-    assert code == 1
-    assert "Error: code coverage below 90% for Widget" in err
-    code, out, err = run_cli(
-        ["deploy", *AUTH, "--poll-interval", "0.001", "--coverage-threshold", "85"], capsys
-    )
-    assert code == 0, err
-    assert re.search(r"^  Widget\s+85\.0% \(17/20 lines\)  ok$", out, re.M)
-
-
-@responses.activate
-def test_timeout_exits_3_and_says_the_deploy_goes_on(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_in_progress_components.xml")
-    code, out, err = run_cli(["deploy", *AUTH, "--poll-interval", "0.001", "--wait", "0.0005"], capsys)
-    assert code == 3
-    assert f"Error: deploy {DEPLOY_ID} was still InProgress after 0.0005 min" in err
-    assert "Deployment Status" in err
-    assert f"Deploy {DEPLOY_ID} still InProgress" in out
-
-
-@responses.activate
-def test_assign_permset_after_success_is_idempotent(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
-    add_json("GET", QUERY, "rest_query_user.json")
-    add_json("GET", QUERY, "rest_query_permission_set.json")
-    add_json("GET", QUERY, "rest_query_empty.json")
-    add_json(
-        "POST",
-        f"{INSTANCE}/services/data/v61.0/sobjects/PermissionSetAssignment",
-        "rest_create_permission_set_assignment.json",
-    )
-    args = ["deploy", *AUTH, "--poll-interval", "0.001", "--assign-permset", "int@acme.example"]
-    code, out, err = run_cli(args, capsys)
-    assert code == 0, err
-    assert "Permission set: JtelCallStatisticsIntegration assigned to int@acme.example" in out
-    (post,) = [c for c in responses.calls if c.request.method == "POST" and "sobjects" in c.request.url]
-    assert json.loads(post.request.body) == {
-        "AssigneeId": "005000000000002AAA",
-        "PermissionSetId": "0PS000000000001AAA",
+    """The issue's live bug: helpers (JtelTestData, JtelCase*) were demanded coverage; the org never
+    reports any for @IsTest classes, so every successful deploy exited 1 and skipped the permsets."""
+    user = org.add_user(INTEGRATION_USER)
+    code, out, err = run(["deploy", *auth(org), *FAST, "--assign-permset", INTEGRATION_USER], org, capsys)
+    assert code == 0, out + err
+    assert org.deploy_requests == 1
+    deploy_id = next(iter(org.deploys))
+    # the id is printed before the first status poll ends the run
+    assert f"Deploy id {deploy_id} (deploy); re-attach any time: jtel-sf deploy --job-id {deploy_id}" in err
+    assert err.index(f"Deploy id {deploy_id}") < err.index("Succeeded")
+    named = org.deploys[deploy_id].run_tests
+    assert "JtelTestData" not in named and "JtelContractCaseRunner" not in named
+    assert "JtelLocalTimeTest" in named
+    coverage_block = out.split("Code coverage", 1)[1]
+    for helper in ("JtelTestData", "JtelCaseChecks", "JtelCaseExpander", "JtelContractCaseRunner"):
+        assert helper not in coverage_block
+    assert "JtelCallStatisticsService" in coverage_block
+    for name in PERMSETS:
+        assert f"Permission set: {name} assigned to {INTEGRATION_USER}" in out
+    assigned = {
+        a["PermissionSetId"] for a in org.rows("PermissionSetAssignment") if a["AssigneeId"] == user["Id"]
     }
-    assert post.request.headers["Content-Type"] == "application/json"  # not the SOAP call's text/xml
-    assert "SOAPAction" not in post.request.headers
-    queries = soql_sent()
-    assert queries[0] == "SELECT Id, IsActive FROM User WHERE Username = 'int@acme.example'"
-    assert queries[1] == "SELECT Id FROM PermissionSet WHERE Name = 'JtelCallStatisticsIntegration'"
+    assert assigned == {p["Id"] for p in org.rows("PermissionSet") if p["Name"] in PERMSETS}
 
-    # second run: already assigned, nothing inserted
-    responses.reset()
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
-    add_json("GET", QUERY, "rest_query_user.json")
-    add_json("GET", QUERY, "rest_query_permission_set.json")
-    add_json("GET", QUERY, "rest_query_permission_set_assignment.json")
-    code, out, err = run_cli(args, capsys)
+
+def test_assign_permset_is_idempotent(widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]) -> None:
+    org.add_user(INTEGRATION_USER)
+    for name in PERMSETS:
+        org.insert("PermissionSet", {"Name": name})
+    args = ["deploy", *auth(org), *FAST, "--assign-permset", INTEGRATION_USER]
+    assert run(args, org, capsys)[0] == 0
+    code, out, err = run(args, org, capsys)
     assert code == 0, err
-    assert "Permission set: JtelCallStatisticsIntegration was already assigned to int@acme.example" in out
-    assert not [c for c in responses.calls if c.request.method == "POST" and "sobjects" in c.request.url]
+    for name in PERMSETS:
+        assert f"Permission set: {name} was already assigned to {INTEGRATION_USER}" in out
+    assert len(org.rows("PermissionSetAssignment")) == 2
 
 
-@responses.activate
-def test_check_only_with_explicit_tests_and_permset_skipped(
-    project: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda org: None, f"no user with username {INTEGRATION_USER}"),
+        (lambda org: org.add_user(INTEGRATION_USER, active=False), f"user {INTEGRATION_USER} is inactive"),
+    ],
+)
+def test_assign_permset_checks_the_user_before_anything_is_deployed(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str], setup: Any, message: str
 ) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
-    args = [
-        "deploy",
-        *AUTH,
-        "--check-only",
-        "--tests",
-        "WidgetTest, OtherTest",
-        "--poll-interval",
-        "0.001",
-        "--assign-permset",
-        "int@acme.example",
-    ]
-    code, out, err = run_cli(args, capsys)
+    setup(org)
+    code, _out, err = run(["deploy", *auth(org), *FAST, "--assign-permset", INTEGRATION_USER], org, capsys)
+    assert code == 2
+    assert message in err
+    assert org.deploy_requests == 0
+
+
+def test_helper_is_neither_run_nor_measured(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["deploy", *auth(org), *FAST, "--json"], org, capsys)
     assert code == 0, err
-    (body,) = soap_calls("deploy")
-    assert "<met:checkOnly>True</met:checkOnly>" in body
-    assert re.findall(r"<met:runTests>(\w+)</met:runTests>", body) == ["WidgetTest", "OtherTest"]
-    assert "Permission set: skipped: --check-only changes nothing in the org" in out
+    document = json.loads(out)["result"]
+    assert document["tests"] == ["WidgetTest"]
+    assert [c["name"] for c in document["coverage"]] == ["Widget"]  # not WidgetTestData, not the exception
+    assert document["orgCoverageRule"] == 75.0
 
 
-@responses.activate
-def test_no_test_run_sends_no_tests(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
-    code, out, err = run_cli(
-        ["deploy", *AUTH, "--test-level", "NoTestRun", "--poll-interval", "0.001"], capsys
+def test_component_failure_is_reported_against_the_source_and_exits_1(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.deploy_script(
+        DeployScript(
+            component_failures=[
+                {
+                    "type": "ApexClass",
+                    "name": "Widget",
+                    "file": "classes/Widget.cls",
+                    "line": 4,
+                    "column": 16,
+                    "problem": "Variable does not exist: sizeInCm",
+                }
+            ]
+        )
     )
+    org.add_user(INTEGRATION_USER)
+    code, out, err = run(["deploy", *auth(org), *FAST, "--assign-permset", INTEGRATION_USER], org, capsys)
+    assert code == 1
+    assert (
+        "force-app/main/default/classes/Widget.cls:4:16: error: Variable does not exist: sizeInCm "
+        "[ApexClass Widget]" in out
+    )
+    assert "Permission set: skipped: the deploy did not succeed" in out
+    assert re.search(r"Error: deploy 0Af\w+ failed", err)
+    assert not org.rows("PermissionSetAssignment")
+
+
+def test_test_failure_shows_message_and_located_stack_and_exits_1(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.deploy_script(
+        DeployScript(test_failures={"WidgetTest.it_counts_widgets": "System.AssertException: no widgets yet"})
+    )
+    code, out, _err = run(["deploy", *auth(org), *FAST], org, capsys)
+    assert code == 1
+    assert "WidgetTest.it_counts_widgets: System.AssertException: no widgets yet" in out
+    assert "(force-app/main/default/classes/WidgetTest.cls:3:1)" in out
+    assert "tests 0/1 passed, 1 failed" in out
+
+
+def test_coverage_below_the_orgs_75_percent_fails_as_the_org_fails_it(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.deploy_script(DeployScript(coverage={"Widget": 0.0}))
+    code, out, _err = run(["deploy", *auth(org), *FAST], org, capsys)
+    assert code == 1
+    assert re.search(r"^  Widget\s+0\.0% \(0/1 lines\)  FAIL \(org: below 75%\)$", out, re.M)
+    assert "Coverage warning from the org: Widget: Test coverage of selected Apex Class is 0%" in out
+
+
+def test_coverage_between_the_orgs_rule_and_the_project_target_is_a_note_not_a_failure(
+    jtel_project: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.deploy_script(DeployScript(coverage={"JtelCallStatisticsService": 0.8}))
+    code, out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+    assert code == 0, out + err
+    assert re.search(r"^  JtelCallStatisticsService\s+\d\d\.\d% .* below target 90%$", out, re.M)
+    assert "Note: JtelCallStatisticsService below the project target of 90%" in out
+
+
+def test_a_deploy_that_outlasts_wait_exits_3_and_is_re_attached_without_a_second_deploy(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.deploy_script(DeployScript(polls_in_progress=None))
+    code, out, err = run(["deploy", *auth(org), *FAST, "--wait", "0.001"], org, capsys)
+    assert code == 3
+    deploy_id = next(iter(org.deploys))
+    assert f"re-attach any time: jtel-sf deploy --job-id {deploy_id}" in err
+    assert f"Re-attach: jtel-sf deploy --job-id {deploy_id}" in err
+    org.deploys[deploy_id].script.polls_in_progress = 0  # the org finishes it meanwhile
+    code, out, err = run(["deploy", *auth(org), *FAST, "--job-id", deploy_id], org, capsys)
     assert code == 0, err
-    (body,) = soap_calls("deploy")
-    assert "<met:testLevel>NoTestRun</met:testLevel>" in body
-    assert "runTests" not in body
-    assert "Code coverage" not in out
+    assert org.deploy_requests == 1
+    assert f"Deploy {deploy_id}: Succeeded" in out
 
 
-def test_usage_errors_exit_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _out, err = run_cli(
-        ["deploy", *AUTH, "--test-level", "RunLocalTests", "--tests", "WidgetTest"], capsys
+def test_ctrl_c_says_how_to_re_attach(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org.deploy_script(DeployScript(polls_in_progress=None))
+
+    def interrupt(self: LiveLine, status: Any, elapsed: float) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the deploy is being followed
+
+    monkeypatch.setattr(LiveLine, "update", interrupt)
+    code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+    deploy_id = next(iter(org.deploys))
+    assert code == 130
+    assert f"interrupted; deploy {deploy_id} was InProgress" in err
+    assert f"Re-attach: jtel-sf deploy --job-id {deploy_id}" in err
+    code, out, _err = run(["deploy", *auth(org), "--cancel", "--job-id", deploy_id], org, capsys)
+    assert code == 0 and f"deploy {deploy_id}: canceled" in out
+    assert org.deploys[deploy_id].status == "Canceled"
+
+
+def test_a_validation_is_quick_deployed_without_running_tests_again(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["deploy", *auth(org), *FAST, "--check-only"], org, capsys)
+    assert code == 0, err
+    validation = next(iter(org.deploys))
+    assert out.startswith(f"Validation (check-only) {validation}: Succeeded")
+    assert f"jtel-sf deploy --quick --job-id {validation}" in err
+    assert not any(r["Name"] == "Widget" for r in org.rows("ApexClass", tooling=True))  # nothing changed
+    code, out, err = run(["deploy", *auth(org), *FAST, "--quick", "--job-id", validation], org, capsys)
+    assert code == 0, err
+    quick = [d for d in org.deploys.values() if d.quick_of == validation]
+    assert len(quick) == 1 and org.deploy_requests == 1
+    assert org.soap_actions.count("deployRecentValidation") == 1
+    assert f"Quick deploy (of validation {validation}) {quick[0].id}: Succeeded" in out
+    assert any(r["Name"] == "Widget" for r in org.rows("ApexClass", tooling=True))
+
+
+def test_quick_deploy_of_something_that_is_not_a_validation_is_refused(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["deploy", *auth(org), *FAST], org, capsys)[0] == 0
+    deployed = next(iter(org.deploys))
+    code, _out, err = run(["deploy", *auth(org), *FAST, "--quick", "--job-id", deployed], org, capsys)
+    assert code == 1
+    assert "deployRecentValidation failed: INVALID_ID_FIELD" in err
+
+
+def test_deploy_finds_the_project_root_from_a_subfolder(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(widget / "force-app" / "main" / "default" / "classes")
+    code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+    assert code == 0, err
+    assert "Widget" in org.deploys[next(iter(org.deploys))].classes
+
+
+def test_deploy_sends_the_documented_deploy_options(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["deploy", *auth(org), *FAST, "--test-level", "NoTestRun"], org, capsys)[0] == 0
+    deploy = next(iter(org.deploys.values()))
+    assert deploy.test_level == "NoTestRun" and deploy.run_tests == [] and not deploy.check_only
+    assert sorted(deploy.members["ApexClass"]) == [
+        "Widget",
+        "WidgetException",
+        "WidgetTest",
+        "WidgetTestData",
+    ]
+
+
+def test_usage_errors_exit_2(widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(
+        ["deploy", *auth(org), "--test-level", "RunLocalTests", "--tests", "WidgetTest"], org, capsys
     )
     assert code == 2
     assert "--tests only goes with --test-level RunSpecifiedTests" in err
-    code, _out, err = run_cli(["deploy", *AUTH, "--test-level", "Everything"], capsys)
+    code, _out, err = run(["deploy", *auth(org), "--test-level", "Everything"], org, capsys)
     assert code == 2
-    code, _out, err = run_cli(["deploy", "--source-dir", "nowhere", *AUTH], capsys)
+    code, _out, err = run(["deploy", "--source-dir", "nowhere", *auth(org)], org, capsys)
     assert code == 2 and "not a directory" in err
-    code, _out, err = run_cli(["deploy"], capsys)
+    code, _out, err = run(["deploy", *auth(org), "--quick"], org, capsys)
+    assert code == 2 and "--quick needs --job-id" in err
+    code, _out, err = run(["deploy", *auth(org), "--job-id", "nonsense"], org, capsys)
+    assert code == 2 and "is not a deploy id" in err
+    code, _out, err = run(["deploy"], org, capsys)
     assert code == 2 and "no complete org credentials" in err
+    assert org.deploy_requests == 0
 
 
-@responses.activate
-def test_expired_session_on_deploy_is_an_auth_error(
-    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_an_expired_session_on_deploy_is_an_auth_error(
+    widget: Path, org: FakeOrg, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_soap(MDAPI, "mdapi_fault_invalid_session.xml", status=500)
-    monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("SF_INSTANCE_URL", INSTANCE)
-    code, _out, err = run_cli(["deploy"], capsys)
+    code, _out, err = run(
+        ["deploy", "--instance-url", org.url, "--access-token", "00Dexpired!token"], org, capsys
+    )
     assert code == 2
     assert "deploy: the org rejected the session: INVALID_SESSION_ID" in err
+
+
+def test_poll_interval_grows_while_nothing_changes_and_resets_on_change() -> None:
+    """The schedule of sleeps, with a fake clock and a scripted status sequence (no real waiting)."""
+    from jtel_sf.org import deploy as deploy_mod
+    from jtel_sf.org.deploy import DeployOptions, DeployStatus, follow
+
+    sequence = [("Pending", 0)] * 4 + [("InProgress", 4)] * 3 + [("Succeeded", 9)]
+    sleeps: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 3))
+        now[0] += seconds
+
+    statuses = iter(sequence)
+
+    def fake_parse(element: Any) -> DeployStatus:
+        state, deployed = next(statuses)
+        return DeployStatus(
+            id="0Af000000000001AAA", status=state, components_total=9, components_deployed=deployed
+        )
+
+    original = deploy_mod.parse_deploy_result, deploy_mod.mdapi.check_deploy_status
+    deploy_mod.parse_deploy_result = fake_parse  # type: ignore[assignment]
+    deploy_mod.mdapi.check_deploy_status = lambda org, deploy_id: None  # type: ignore[assignment,return-value]
+    try:
+        status, _elapsed, timed_out = follow(
+            "0Af000000000001AAA",
+            None,  # type: ignore[arg-type]
+            DeployOptions(poll_interval=2.0),
+            deploy_mod._NoProgress(),
+            clock=lambda: now[0],
+            sleep=sleep,
+        )
+    finally:
+        deploy_mod.parse_deploy_result, deploy_mod.mdapi.check_deploy_status = original  # type: ignore[assignment]
+    assert status.succeeded and not timed_out
+    assert sleeps == [2.0, 3.0, 4.5, 6.75, 2.0, 3.0, 4.5]
 
 
 def test_deploy_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     from jtel_sf.commands.deploy import deploy
 
-    code, out, _err = run_cli(["deploy", "--help"], capsys)
+    code, out, _err = invoke_cli(["deploy", "--help"], capsys)
     assert code == 0
     for param in deploy.params:
         for opt in param.opts:
@@ -400,51 +426,9 @@ def test_progress_line_shows_failures() -> None:
     )
 
 
-def test_poll_interval_grows_while_nothing_changes_and_resets_on_change(project: Path) -> None:
-    """The schedule of sleeps, with a fake clock (no real waiting)."""
-    from jtel_sf.auth import OrgSession
-    from jtel_sf.org.deploy import DeployOptions, DeployStatus, run_deploy
-
-    sequence = ["pending"] * 4 + ["components"] * 3 + ["succeeded"]
-    sleeps: list[float] = []
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(round(seconds, 3))
-        now[0] += seconds
-
-    class Progress:
-        def update(self, status: DeployStatus, elapsed: float) -> None:
-            pass
-
-        def finish(self) -> None:
-            pass
-
-    with responses.RequestsMock() as rsps:
-        rsps.add("POST", MDAPI, body=fixture_text("mdapi_deploy_queued.xml"), content_type="text/xml")
-        names = {
-            "pending": "mdapi_check_pending.xml",
-            "components": "mdapi_check_in_progress_components.xml",
-            "succeeded": "mdapi_check_succeeded.xml",
-        }
-        for step in sequence:
-            rsps.add("POST", f"{MDAPI}/{DEPLOY_ID}", body=fixture_text(names[step]), content_type="text/xml")
-        org = OrgSession(instance_url=INSTANCE, access_token=TOKEN, api_version="61.0", method="access-token")
-        package = build_package(project / "force-app", "61.0")
-        outcome = run_deploy(
-            org,
-            package,
-            DeployOptions(poll_interval=2.0, test_level="NoTestRun"),
-            Progress(),
-            clock=lambda: now[0],
-            sleep=sleep,
-        )
-    assert outcome.status.succeeded
-    assert sleeps == [2.0, 3.0, 4.5, 6.75, 2.0, 3.0, 4.5]
-
-
-def test_outcome_json_is_serialisable(project: Path) -> None:
-    from jtel_sf.org.deploy import DeployOutcome, DeployStatus
+def test_outcome_json_is_serialisable() -> None:
+    from jtel_sf.org.deploy import DeployReport as DeployOutcome
+    from jtel_sf.org.deploy import DeployStatus
 
     outcome = DeployOutcome(
         status=DeployStatus(id="x", status="Succeeded"), tests=[], test_level="NoTestRun", elapsed=1
@@ -453,32 +437,49 @@ def test_outcome_json_is_serialisable(project: Path) -> None:
     assert document["result"] == "ok"
 
 
-@responses.activate
-def test_expired_session_is_renewed_once_when_the_flow_can(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def test_the_tool_uses_the_orgs_newest_api_version_it_supports(
+    widget: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    token_url = f"{INSTANCE}/services/oauth2/token"
-    second = "00D000000000000!AQ0-deploy-renewed-token-1f2a"
-    for token in (TOKEN, second):
-        body = fixture_text("oauth_client_credentials_ok.json", ACCESS_TOKEN=token, INSTANCE_URL=INSTANCE)
-        responses.add("POST", token_url, json=json.loads(body)["body"])
-    add_soap(MDAPI, "mdapi_fault_invalid_session.xml", status=500)
-    add_soap(MDAPI, "mdapi_deploy_queued.xml")
-    add_soap(f"{MDAPI}/{DEPLOY_ID}", "mdapi_check_succeeded.xml")
-    args = [
-        "deploy",
-        "--instance-url",
-        INSTANCE,
-        "--client-id",
-        "3MVGx",
-        "--client-secret",
-        "deploy-secret-77",
-        "--poll-interval",
-        "0.001",
-    ]
-    code, out, err = run_cli(args, capsys)
+    with FakeOrg(max_version="66.0") as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        soap_paths = {path for method, path in org.requests if path.startswith("/services/Soap/")}
     assert code == 0, err
-    first, renewed = soap_calls("deploy")
-    assert f"<met:sessionId>{TOKEN}</met:sessionId>" in first
-    assert f"<met:sessionId>{second}</met:sessionId>" in renewed
-    assert second not in out + err and "deploy-secret-77" not in out + err
+    assert soap_paths == {"/services/Soap/m/66.0"}
+    assert "API 66.0" in err
+    # the package itself keeps force-app's sourceApiVersion
+    deploy = next(iter(org.deploys.values()))
+    assert deploy.members  # deployed
+
+
+def test_an_org_below_the_floor_is_refused(widget: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeOrg(max_version="60.0") as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert org.deploy_requests == 0
+    assert code == 2
+    assert "offers API versions up to 60.0; jtel-sf needs 61.0 or later" in err
+
+
+def test_jwt_based_access_tokens_need_api_68_for_soap(
+    widget: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOrg(max_version="67.0", jwt_tokens=True) as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert org.deploy_requests == 0
+    assert code == 2
+    assert "JWT-based access tokens, which the SOAP Metadata API accepts only from API 68.0" in err
+    with FakeOrg(max_version="68.0", jwt_tokens=True) as org:
+        code, _out, err = run(["deploy", *auth(org), *FAST], org, capsys)
+        assert code == 0, err
+        code, _out, err = run(["deploy", *auth(org), *FAST, "--api-version", "61.0"], org, capsys)
+        assert code == 2 and "--api-version 68.0" in err
+
+
+def test_deploy_is_a_plain_function_other_commands_can_call(widget: Path, org: FakeOrg) -> None:
+    """The API ``jtel-sf org prove`` uses: options + connection in, a DeployReport out."""
+    from jtel_sf.auth import AuthOptions, connect
+    from jtel_sf.org.deploy import DeployOptions, DeployReport, deploy
+
+    session = connect(AuthOptions(instance_url=org.url, access_token=org.admin_token), negotiate_version=True)
+    report = deploy(DeployOptions(poll_interval=0.01), session)
+    assert isinstance(report, DeployReport) and report.ok
+    assert [c.name for c in report.coverage] == ["Widget"]

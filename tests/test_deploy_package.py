@@ -61,7 +61,8 @@ WIDGET_SOURCE: dict[str, str] = {
     "    <precision>99</precision>\n    <scale>0</scale>\n    <type>Number</type>\n</CustomField>\n",
     "main/default/objects/Widget__c/fields/Colour__c.field-meta.xml": XML
     + '<CustomField xmlns="http://soap.sforce.com/2006/04/metadata">\n'
-    "    <label>Colour</label>\n    <length>40</length>\n    <type>Text</type>\n</CustomField>\n",
+    "    <fullName>Colour__c</fullName>\n    <label>Colour</label>\n"
+    "    <length>40</length>\n    <type>Text</type>\n</CustomField>\n",
     "main/default/objects/Widget__c/listViews/All.listView-meta.xml": XML
     + '<ListView xmlns="http://soap.sforce.com/2006/04/metadata">\n'
     "    <fullName>All</fullName>\n    <filterScope>Everything</filterScope>\n"
@@ -163,7 +164,7 @@ def test_objects_are_recomposed_with_their_children(widget_app: Path) -> None:
     assert root.findtext("md:label", namespaces=NS) == "Widget"
     assert root.findtext("md:nameField/md:label", namespaces=NS) == "Widget Name"
     fields = {f.findtext("md:fullName", namespaces=NS): f for f in root.findall("md:fields", NS)}
-    assert sorted(fields) == ["Colour__c", "Size__c"]  # Colour__c had no fullName: taken from the file name
+    assert list(fields) == ["Colour__c", "Size__c"]
     assert fields["Size__c"].findtext("md:precision", namespaces=NS) == "99"
     assert [v.findtext("md:fullName", namespaces=NS) for v in root.findall("md:listViews", NS)] == ["All"]
     user = ET.fromstring(package.files["objects/User.object"])
@@ -171,6 +172,15 @@ def test_objects_are_recomposed_with_their_children(widget_app: Path) -> None:
         "WidgetUid__c"
     ]
     assert user.find("md:label", NS) is None  # standard object: only the added field
+
+
+def test_a_decomposed_child_without_its_own_full_name_is_refused(widget_app: Path) -> None:
+    """The sf CLI copies child files unchanged; adding the name here would make the two deploy paths
+    differ (tests/test_sf_cli_convert.py found exactly this for a compact layout)."""
+    colour = widget_app / "main/default/objects/Widget__c/fields/Colour__c.field-meta.xml"
+    colour.write_text(colour.read_text().replace("    <fullName>Colour__c</fullName>\n", ""))
+    with pytest.raises(UsageError, match=r"Colour__c.field-meta.xml: no <fullName>Colour__c</fullName>"):
+        build_package(widget_app, "61.0")
 
 
 def test_every_line_of_a_recomposed_object_maps_back_to_its_source(widget_app: Path) -> None:

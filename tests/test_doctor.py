@@ -1,18 +1,23 @@
-"""``jtel-sf doctor`` through the real entry point, the org replayed from documented answers."""
+"""``jtel-sf doctor`` through the real entry point: against the fake org (tests/fakes/org.py, built from
+Salesforce documentation, not recorded), and its auth paths against documented answers (responses)."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 import responses
 
 from conftest import run_cli as invoke_cli
+from fakes.org import FakeOrg
 from jtel_sf.org.doctor import camel_to_key
+
+REPO = Path(__file__).resolve().parents[1]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "http"
 INSTANCE = "https://acme.my.salesforce.com"
@@ -35,25 +40,6 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
-class Org:
-    """Routes each SOQL query (by a distinctive piece of its text) to a fixture file."""
-
-    def __init__(self, rsps: responses.RequestsMock, routes: dict[str, str]) -> None:
-        self.routes = routes
-        self.queries: list[str] = []
-        for path in ("query", "tooling/query"):
-            rsps.add_callback("GET", f"{DATA}/{path}", callback=self.answer)
-
-    def answer(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        soql = parse_qs(urlparse(request.url).query)["q"][0]
-        self.queries.append(soql)
-        for piece, name in self.routes.items():
-            if piece in soql:
-                doc = fixture(name)
-                return doc["status"], {"Content-Type": "application/json"}, json.dumps(doc["body"])
-        raise AssertionError(f"unexpected query: {soql}")
-
-
 def add(rsps: responses.RequestsMock, method: str, url: str, name: str, status: int | None = None) -> None:
     if name.endswith(".xml"):
         body = (FIXTURES / name).read_text(encoding="utf-8")
@@ -61,17 +47,6 @@ def add(rsps: responses.RequestsMock, method: str, url: str, name: str, status: 
     else:
         doc = fixture(name)
         rsps.add(method, url, json=doc["body"], status=doc["status"])
-
-
-HEALTHY = {
-    "FROM ApexClass": "tooling_query_apexclass_active.json",
-    "FROM JtelSettings__mdt": "rest_query_jtel_settings_default.json",
-    "FROM PermissionSet WHERE": "rest_query_permission_set.json",
-    "FROM User WHERE Username = 'int@acme.example'": "rest_query_user.json",
-    "FROM PermissionSetAssignment": "rest_query_permission_set_assignment.json",
-    "CommunityNickname != null": "rest_query_count_17.json",
-    "SELECT COUNT() FROM User WHERE IsActive = true AND UserType = 'Standard'": "rest_query_count_42.json",
-}
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -94,128 +69,206 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def healthy_org(rsps: responses.RequestsMock) -> Org:
-    add(rsps, "GET", f"{INSTANCE}/services/data/", "rest_versions.json")
-    add(rsps, "GET", f"{DATA}/sobjects/JtelSettings__mdt/describe", "rest_describe_jtel_settings_mdt.json")
-    add(rsps, "POST", f"{INSTANCE}/services/Soap/m/61.0", "mdapi_list_metadata_eca.xml")
-    return Org(rsps, HEALTHY)
+INTEGRATION_USER = "jtel.integration@acme.example"
+JTEL_ID, JTEL_SECRET = "3MVGjtel-consumer-key", "jtel-consumer-secret-5f1e"
 
 
-def test_every_check_passes_on_a_ready_org(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with responses.RequestsMock() as rsps:
-        org = healthy_org(rsps)
-        code, out, err = run_cli(["doctor", *AUTH, "--integration-user", "int@acme.example"], capsys)
-        soap = [c.request for c in rsps.calls if c.request.method == "POST"]
+@pytest.fixture
+def fake() -> Iterator[FakeOrg]:
+    with FakeOrg() as org:
+        yield org
+
+
+@pytest.fixture
+def jtel_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(REPO / "force-app", tmp_path / "force-app")
+    shutil.copy(REPO / "sfdx-project.json", tmp_path / "sfdx-project.json")
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "SF_ACCESS_TOKEN",
+        "SF_INSTANCE_URL",
+        "SF_TARGET_ORG",
+        "SF_CLIENT_ID",
+        "SF_CLIENT_SECRET",
+        "JTEL_CLIENT_ID",
+        "JTEL_CLIENT_SECRET",
+        "SF_API_VERSION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def doctor_args(org: FakeOrg, *extra: str) -> list[str]:
+    return ["doctor", "--instance-url", org.url, "--access-token", org.admin_token, *extra]
+
+
+def full(org: FakeOrg) -> list[str]:
+    return doctor_args(
+        org,
+        "--integration-user",
+        INTEGRATION_USER,
+        "--jtel-client-id",
+        JTEL_ID,
+        "--jtel-client-secret",
+        JTEL_SECRET,
+    )
+
+
+def lines_by_check(out: str) -> dict[str, str]:
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"^(PASS|FAIL|WARN|SKIP|NOT RUN)  ([^:]+): (.*)$", line)
+        if match:
+            found[match.group(2)] = f"{match.group(1)} {match.group(3)}"
+    return found
+
+
+def test_every_named_check_passes_on_a_ready_org(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    code, out, err = invoke_cli(full(fake), capsys)
     assert code == 0, out + err
-    assert out.splitlines() == [
-        f"PASS  API reachable: {INSTANCE}: API 61.0 (latest 62.0)",
-        "PASS  Endpoint class: JtelCallStatisticsResource Active, API 61.0, "
-        "serving /services/apexrest/jtelACD/writeCallStatistics",
-        "PASS  Settings record: JtelSettings.Default present and valid (5 values set)",
-        "PASS  Permission set: JtelCallStatisticsIntegration assigned to int@acme.example",
-        "PASS  External Client App: JtelIntegration present",
-        "PASS  Fallback owner: none configured: the integration user owns Tasks of unmatched agents",
-        "PASS  Agent matching: 17 of 42 active users have CommunityNickname set",
+    checks = lines_by_check(out)
+    assert list(checks) == [
+        "API reachable",
+        "Endpoint class",
+        "Settings record",
+        "Permission sets",
+        "Integration user",
+        "External Client App",
+        "Client credentials token",
+        "Endpoint answers jtel",
+        "Activity sharing",
+        "Fallback owner",
+        "Agent matching",
+        "Quarantine backlog",
+        "Daily API usage",
+        "Storage",
     ]
-    settings_query = next(q for q in org.queries if "JtelSettings__mdt" in q)
-    assert settings_query == (
-        "SELECT DeveloperName, AgentMatchField__c, FallbackOwnerUsername__c, RetryHttpStatus__c, "
-        "SubjectTemplate__c, TaskForUnansweredCalls__c, TimeZone__c FROM JtelSettings__mdt "
-        "WHERE DeveloperName = 'Default'"
+    assert checks["API reachable"] == f"PASS {fake.url}: API 68.0 (latest 68.0)"
+    assert checks["Permission sets"] == (
+        f"PASS JtelCallStatisticsIntegration, JtelCallStatisticsRecordAccess assigned to {INTEGRATION_USER}"
     )
-    (list_call,) = soap
-    assert list_call.headers["SOAPAction"] == "listMetadata"
-    assert b"<met:type>ExternalClientApplication</met:type>" in list_call.body
+    assert checks["Integration user"] == (
+        f"PASS {INTEGRATION_USER}: active, licence Salesforce Integration, "
+        "profile Minimum Access - API Only Integrations"
+    )
+    assert checks["Client credentials token"] == f"PASS token issued for {INTEGRATION_USER}"
+    assert checks["Endpoint answers jtel"].startswith(
+        "PASS GET /services/apexrest/jtelACD/writeCallStatistics answered 405"
+    )
+    assert checks["Activity sharing"].startswith("PASS Activities: Controlled by Parent")
+    assert checks["Daily API usage"] == "PASS 2000 of 100000 API requests used in the last 24 h (2%)"
+    assert checks["Storage"].startswith("PASS JtelCall__c 0, JtelCallRow__c 0, JtelQuarantine__c 0 records")
+    assert JTEL_SECRET not in out + err and fake.admin_token not in out + err
+    # the endpoint check stored nothing: no POST reached the Apex REST resource
+    assert not [r for r in fake.requests if r[0] == "POST" and r[1].startswith("/services/apexrest/")]
 
 
-def test_failures_each_come_with_a_fix_and_exit_1(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    routes = {
-        **HEALTHY,
-        "FROM ApexClass": "rest_query_empty.json",
-        "FROM JtelSettings__mdt": "rest_query_jtel_settings_broken.json",
-        "FROM PermissionSetAssignment": "rest_query_empty.json",
-        "FROM User WHERE Username = 'old.owner@acme.example'": "rest_query_user_inactive.json",
-        "CommunityNickname != null": "rest_query_empty.json",
-    }
-    with responses.RequestsMock() as rsps:
-        add(rsps, "GET", f"{INSTANCE}/services/data/", "rest_versions.json")
-        add(
-            rsps, "GET", f"{DATA}/sobjects/JtelSettings__mdt/describe", "rest_describe_jtel_settings_mdt.json"
-        )
-        add(rsps, "POST", f"{INSTANCE}/services/Soap/m/61.0", "mdapi_fault_invalid_type.xml", status=500)
-        Org(rsps, routes)
-        code, out, err = run_cli(["doctor", *AUTH, "--integration-user", "int@acme.example"], capsys)
-    assert code == 1
-    lines = out.splitlines()
-    assert lines[0].startswith("PASS  API reachable")
-    assert lines[1:3] == [
-        "FAIL  Endpoint class: Apex class JtelCallStatisticsResource is not in the org",
-        "      fix: Run `jtel-sf deploy` (the endpoint class and its tests are in force-app).",
-    ]
-    assert lines[3].startswith(
-        "FAIL  Settings record: JtelSettings.Default: time_zone = 'Mars/Olympus_Mons': unknown"
-    )
-    assert lines[4].startswith("      fix: Use an IANA zone id")
-    assert lines[5:7] == [
-        "FAIL  Permission set: JtelCallStatisticsIntegration present but not assigned to int@acme.example",
-        "      fix: Run `jtel-sf deploy --assign-permset int@acme.example` or assign it in Setup > Users.",
-    ]
-    assert lines[7].startswith(
-        "WARN  External Client App: cannot list External Client Apps through the Metadata API:"
-    )
-    assert "INVALID_TYPE" in lines[7]
-    assert lines[8].startswith("      fix: Check in Setup > External Client App Manager")
-    assert lines[9:11] == [
-        "FAIL  Fallback owner: fallback owner old.owner@acme.example is inactive",
-        "      fix: Activate the user or choose another.",
-    ]
-    assert lines[11] == "FAIL  Agent matching: 0 of 42 active users have CommunityNickname set"
-    assert (
-        "Error: 5 of 7 checks failed: Endpoint class, Settings record, Permission set, Fallback owner, "
-        "Agent matching" in err
-    )
-
-
-def test_json_output_and_warning_without_integration_user(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def test_each_failure_names_its_fix_and_exits_1(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with responses.RequestsMock() as rsps:
-        healthy_org(rsps)
-        code, out, err = run_cli(["doctor", *AUTH, "--json"], capsys)
-    assert code == 0, err
-    document = json.loads(out)["result"]
-    assert document["ok"] is True
-    by_name = {c["name"]: c for c in document["checks"]}
-    assert by_name["Permission set"]["status"] == "warn"
-    assert "--integration-user" in by_name["Permission set"]["fix"]
-    assert [c["status"] for c in document["checks"]].count("pass") == 6
-
-
-def test_unknown_agent_field_and_missing_settings_type(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (project / "jtel-sf.toml").write_text('agent_match_field = "Jtel_UID__c"\n', encoding="utf-8")
-    routes = {"Jtel_UID__c != null": "rest_query_invalid_field.json", **HEALTHY}
-    with responses.RequestsMock() as rsps:
-        add(rsps, "GET", f"{INSTANCE}/services/data/", "rest_versions.json")
-        add(rsps, "GET", f"{DATA}/sobjects/JtelSettings__mdt/describe", "rest_not_found.json")
-        add(rsps, "POST", f"{INSTANCE}/services/Soap/m/61.0", "mdapi_list_metadata_eca.xml")
-        Org(rsps, routes)
-        code, out, _err = run_cli(["doctor", *AUTH], capsys)
-    assert code == 1
-    assert "FAIL  Settings record: the custom metadata type JtelSettings__mdt is not in the org" in out
-    assert "FAIL  Agent matching: User has no field Jtel_UID__c" in out
-
-
-def test_api_version_not_offered(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        healthy_org(rsps)
-        rsps.add_callback("GET", f"{INSTANCE}/services/data/v66.0/query", callback=lambda r: (500, {}, "{}"))
-        code, out, _err = run_cli(["doctor", *AUTH, "--api-version", "66.0"], capsys)
-    assert code == 1
-    assert out.splitlines()[0] == (
-        f"FAIL  API reachable: {INSTANCE} answers (latest API 62.0) but does not offer API 66.0"
+    user = fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    record_access = next(
+        p for p in fake.rows("PermissionSet") if p["Name"] == "JtelCallStatisticsRecordAccess"
     )
+    fake.tables["PermissionSetAssignment"] = [
+        a for a in fake.rows("PermissionSetAssignment") if a["PermissionSetId"] != record_access["Id"]
+    ]
+    integration = next(p for p in fake.rows("PermissionSet") if p["Name"] == "JtelCallStatisticsIntegration")
+    fake.tables["PermissionSetAssignment"] = [
+        a for a in fake.rows("PermissionSetAssignment") if a["PermissionSetId"] != integration["Id"]
+    ]
+    user["Profile"] = {"Name": "System Administrator", "UserLicense": {"Name": "Salesforce"}}
+    next(r for r in fake.rows("EntityDefinition", tooling=True))["InternalSharingModel"] = "Private"
+    fake.insert("JtelQuarantine__c", {"Status__c": "New", "Reason__c": "org_refused"})
+    fake.limits["DailyApiRequests"] = {"Max": 100000, "Remaining": 500}
+    code, out, err = invoke_cli(full(fake), capsys)
+    assert code == 1
+    checks = lines_by_check(out)
+    assert checks["Permission sets"] == (
+        "FAIL JtelCallStatisticsIntegration, JtelCallStatisticsRecordAccess not assigned to "
+        + INTEGRATION_USER
+    )
+    assert checks["Integration user"].startswith("WARN")
+    assert checks["Endpoint answers jtel"].startswith("FAIL answered HTTP 403")
+    assert checks["Activity sharing"].startswith("FAIL Activities: Private")
+    assert checks["Quarantine backlog"] == "WARN 1 quarantined request(s) waiting"
+    assert checks["Daily API usage"].startswith("WARN 99500 of 100000")
+    assert "fix: Run `jtel-sf deploy --assign-permset" in out
+    assert "fix: Review them: `jtel-sf quarantine list`." in out
+    assert "Error: 3 of 14 checks failed or could not run" in err
+
+
+def test_client_credentials_without_the_policy_fails_with_invalid_grant(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    fake.clients[JTEL_ID]["run_as"] = None  # the policy that names the run-as user is missing
+    code, out, _err = invoke_cli(full(fake), capsys)
+    assert code == 1
+    checks = lines_by_check(out)
+    assert checks["Client credentials token"] == (
+        "FAIL the org refused jtel's token request: invalid_grant (no client credentials user enabled)"
+    )
+    assert "enable the Client Credentials Flow and set its Run As user" in out
+    assert checks["Endpoint answers jtel"].startswith("SKIP")
+
+
+def test_checks_not_asked_for_are_skipped_not_passed(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    code, out, err = invoke_cli(doctor_args(fake), capsys)
+    assert code == 0, out + err
+    checks = lines_by_check(out)
+    assert checks["Client credentials token"] == "SKIP not asked for"
+    assert checks["Endpoint answers jtel"].startswith("SKIP")
+    assert checks["Permission sets"].startswith("WARN")
+
+
+def test_an_org_lost_mid_run_is_not_run_never_pass_and_exits_5(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    from jtel_sf.org import doctor as doctor_mod
+
+    original = doctor_mod.check_settings_record
+
+    def lose_the_org(ctx: Any) -> Any:
+        fake.down = True
+        return original(ctx)
+
+    monkeypatch.setattr(
+        doctor_mod,
+        "CHECKS",
+        tuple((name, lose_the_org if check is original else check) for name, check in doctor_mod.CHECKS),
+    )
+    code, out, err = invoke_cli(full(fake), capsys)
+    assert code == 5
+    checks = lines_by_check(out)
+    assert checks["API reachable"].startswith("PASS") and checks["Endpoint class"].startswith("PASS")
+    host = fake.url.removeprefix("http://")
+    assert checks["Settings record"].startswith(f"NOT RUN not run: cannot reach {host}: ")
+    assert all(
+        v.startswith("NOT RUN") for k, v in checks.items() if k not in ("API reachable", "Endpoint class")
+    )
+    assert err.startswith(f"Error: cannot reach {host}: ")
+
+
+def test_a_check_the_org_refuses_names_the_cause(
+    jtel_project: Path, fake: FakeOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    del fake.tables["JtelQuarantine__c"]
+    fake.tables.pop("JtelSettings__mdt")
+    code, out, _err = invoke_cli(full(fake), capsys)
+    assert code == 1
+    checks = lines_by_check(out)
+    assert checks["Settings record"] == "FAIL the custom metadata type JtelSettings__mdt is not in the org"
+    assert checks["Quarantine backlog"].startswith("NOT RUN not run: missing feature or object: ")
+    assert "INVALID_TYPE" in checks["Quarantine backlog"]
 
 
 def test_camel_to_key_matches_every_settings_field_of_the_record() -> None:
@@ -240,8 +293,13 @@ PASSWORD = "cli-test-password-x9"
 
 
 def only_api_check(rsps: responses.RequestsMock) -> None:
-    """Answer the versions request; every later request fails, which the checks report as FAIL."""
-    add(rsps, "GET", f"{INSTANCE}/services/data/", "rest_versions.json")
+    """Answer the versions request (and /limits, which proves the session); every later request gets
+    no answer, which the doctor reports as "not run" with exit 5 (it never reports PASS for them)."""
+    rsps.add("GET", f"{INSTANCE}/services/data/", json=fixture("rest_versions.json")["body"])
+    rsps.add("GET", f"{INSTANCE}/services/data/", json=fixture("rest_versions.json")["body"])
+    rsps.add(
+        "GET", f"{INSTANCE}/services/data/v62.0/limits", json={"DailyApiRequests": {"Max": 1, "Remaining": 1}}
+    )
 
 
 def token_answer(name: str) -> dict[str, Any]:
@@ -292,7 +350,7 @@ def test_auth_paths_through_the_cli(
         api_call = next(c for c in rsps.calls if c.request.url == f"{INSTANCE}/services/data/")
     assert api_call.request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert out.startswith("PASS  API reachable")
-    assert code == 1  # the other checks found nothing to talk to
+    assert code == 5  # the other checks got no answer: not run
     for secret in (CLIENT_SECRET, PASSWORD):
         assert secret not in out + err
     if method_warning:
@@ -316,7 +374,7 @@ def test_target_org_through_the_cli_uses_the_sf_cli(
         code, out, _err = run_cli(["doctor", "--target-org", "acme"], capsys)
         assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert out.startswith("PASS  API reachable")
-    assert code == 1  # the other checks found nothing to talk to
+    assert code == 5  # the other checks got no answer: not run
 
 
 @pytest.mark.parametrize(
@@ -396,7 +454,7 @@ def test_jwt_bearer_through_the_cli(
         code, out, err = run_cli(args, capsys)
         assert rsps.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert out.startswith("PASS  API reachable")
-    assert code == 1
+    assert code == 5
     key_lines = key_file.read_text().splitlines()[1:-1]
     assert not any(line in out + err for line in key_lines)
 

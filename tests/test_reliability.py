@@ -39,7 +39,6 @@ def bearer(server: LocalServer) -> dict[str, str]:
     return {"Authorization": "Bearer " + token_for(server)}
 
 
-
 # -- concurrency -----------------------------------------------------------------------------------
 
 
@@ -223,8 +222,10 @@ def test_generated_malformed_bodies(
 # -- kill and resume ---------------------------------------------------------------------------------
 
 
-def test_send_killed_with_sigkill_and_resumed_stores_every_row_once(tmp_path: Path) -> None:
-    calls = 120
+@pytest.mark.parametrize(("batch_size", "calls"), [("1", 120), ("20", 300)])
+def test_send_killed_with_sigkill_and_resumed_stores_every_row_once(
+    tmp_path: Path, batch_size: str, calls: int
+) -> None:
     path = tmp_path / "rows.jsonl"
     with path.open("w") as handle:
         for call in range(calls):
@@ -250,6 +251,8 @@ def test_send_killed_with_sigkill_and_resumed_stores_every_row_once(tmp_path: Pa
             str(report),
             "--concurrency",
             "4",
+            "--batch-size",
+            batch_size,
             "--no-progress",
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -13,6 +13,15 @@ Ways in, tried in this order (the first one whose inputs are complete wins):
    retiring it. With a client id + secret it is the OAuth password grant; without, the SOAP
    login simple-salesforce implements (removed from API 65.0).
 
+Interactive, without the sf CLI: ``--browser-login`` with ``--client-id`` + ``--instance-url``
+runs the OAuth 2.0 web server flow with PKCE (RFC 7636; Salesforce Help "OAuth 2.0 Web Server
+Flow for Web App Integration") through an External Client App whose callback URL is
+``http://localhost:1717/OauthRedirect`` (port: ``JTEL_SF_LOGIN_PORT``): the browser opens the
+org's login page, the org redirects to that local address with a code, and the code plus the
+PKCE verifier buy the token. The access token stays in memory; the refresh token is kept in the
+operating system's keyring when the optional ``keyring`` package is installed (and reused by the
+next command), otherwise nowhere. Nothing is ever written to a plain file.
+
 Secrets (access token, client secret, password, security token, the private key) never appear in
 ``repr``/``str`` of these objects, in log records or in exception messages; every message that
 could echo a server answer passes through ``_redact`` first.
@@ -33,12 +42,20 @@ from urllib.parse import urlparse
 
 import requests
 
-from .errors import AuthError, JtelSfError, UsageError
+from .errors import AuthError, JtelSfError, OrgUnreachable, UsageError
 from .login import LOGIN_OPTION_NAMES
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 HTTP_TIMEOUT = 60  # seconds for one HTTP exchange with the org
+# API versions (see resolve_api_version): the tool's own calls use the org's newest version up to
+# API_NEWEST_SUPPORTED; below API_FLOOR the tool refuses (External Client App metadata needs 59.0,
+# force-app is written and checked against 61.0). SOAP accepts JWT-based access tokens only from
+# API_JWT_SOAP_MIN (Salesforce Help "JWT-Based Access Tokens": REST only at first; SOAP API from
+# 68.0 as jsforce PR #1817 and source-deploy-retrieve PR #1835 record).
+API_FLOOR = "61.0"
+API_NEWEST_SUPPORTED = "68.0"
+API_JWT_SOAP_MIN = "68.0"
 _AUTH_OPTION_NAMES = LOGIN_OPTION_NAMES  # one list: options.login_options builds the options from it
 PASSWORD_FLOW_WARNING = (
     "Warning: the username-password flow is being retired by Salesforce (blocked in new orgs, "
@@ -70,6 +87,7 @@ class AuthOptions:
     security_token: str | None = field(default=None, repr=False)
     login_domain: str = "login"
     api_version: str | None = None
+    browser_login: bool = False
 
     @classmethod
     def from_click(cls, kwargs: Mapping[str, Any]) -> AuthOptions:
@@ -83,7 +101,7 @@ class AuthOptions:
             value = kwargs.get(name)
             if isinstance(value, str):
                 value = value.strip() or None
-            if value is not None:
+            if value is not None and value is not False:
                 values[name] = value
         return cls(**values)
 
@@ -93,6 +111,58 @@ class AuthOptions:
         if self.password and self.security_token:
             found.append(self.password + self.security_token)
         return sorted(set(found), key=len, reverse=True)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, what caused it, and (for urllib3) the ``reason`` it carries, in order."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+
+
+def network_cause(exc: BaseException) -> str:
+    """The real cause of a request that got no HTTP answer, in a few words."""
+    import ssl
+
+    for item in _chain(exc):
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({item.verify_message or item.reason})"
+        if isinstance(item, ssl.SSLError):
+            return f"TLS handshake failed ({item.reason or item})"
+    names = [type(item).__name__ for item in _chain(exc)]
+    texts = " ".join(str(item) for item in _chain(exc))
+    if "SSLError" in names:
+        return "TLS failed (" + (texts.split("SSLError")[-1].strip(" (:'\")")[:120] or "handshake") + ")"
+    if "NameResolutionError" in names or "gaierror" in names or "Name or service not known" in texts:
+        return "host name not found (DNS)"
+    if "ProxyError" in names:
+        return "the proxy refused or failed the connection"
+    if "ConnectionRefusedError" in names or "Connection refused" in texts:
+        return "connection refused"
+    if any(n in names for n in ("ConnectTimeout", "ConnectTimeoutError")):
+        return "no connection within the time limit"
+    if any(n in names for n in ("ReadTimeout", "ReadTimeoutError", "TimeoutError", "Timeout")):
+        return f"no answer within {HTTP_TIMEOUT} s"
+    if any(n in names for n in ("RemoteDisconnected", "ConnectionResetError", "ProtocolError")):
+        return "the connection was closed without an answer"
+    return type(exc).__name__
+
+
+def unreachable(url: str, exc: BaseException, secrets: list[str] | None = None) -> OrgUnreachable:
+    """One short line: ``cannot reach HOST: CAUSE`` (same exit code, 5, in every command)."""
+    host = urlparse(url).netloc or url
+    return OrgUnreachable(
+        _redact(f"cannot reach {host}: {network_cause(exc)}", secrets or []),
+        hint="Check the URL, the network and any proxy (HTTPS_PROXY); behind a TLS-inspecting proxy "
+        "point REQUESTS_CA_BUNDLE at its CA certificate.",
+    )
 
 
 def _redact(text: str, secrets: list[str]) -> str:
@@ -146,17 +216,16 @@ _OAUTH_HINTS: dict[str, str] = {
 }
 
 
-def _token_request(
+def _token_exchange(
     url: str, data: dict[str, str], flow: str, secrets: list[str], http: requests.Session
-) -> tuple[str, str]:
-    """POST to the OAuth token endpoint and turn any refusal into an AuthError without secrets."""
+) -> tuple[str, str, str | None]:
+    """POST to the OAuth token endpoint and turn any refusal into an AuthError without secrets.
+
+    Returns (access token, instance URL, refresh token or None)."""
     try:
         response = http.post(url, data=data, headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT)
     except requests.RequestException as exc:
-        raise AuthError(
-            f"{flow}: cannot reach {url} ({type(exc).__name__})",
-            hint="Check --instance-url / --login-domain and the network.",
-        ) from None
+        raise unreachable(url, exc, secrets) from None
     try:
         body = response.json()
     except ValueError:
@@ -175,7 +244,15 @@ def _token_request(
         )
     token = str(body["access_token"])
     instance = str(body.get("instance_url") or "") or url[: -len(TOKEN_PATH)]
-    return token, _check_url(instance, "instance_url in the token answer")
+    refresh = str(body["refresh_token"]) if body.get("refresh_token") else None
+    return token, _check_url(instance, "instance_url in the token answer"), refresh
+
+
+def _token_request(
+    url: str, data: dict[str, str], flow: str, secrets: list[str], http: requests.Session
+) -> tuple[str, str]:
+    token, instance, _refresh = _token_exchange(url, data, flow, secrets, http)
+    return token, instance
 
 
 def _login_base(options: AuthOptions) -> str:
@@ -269,10 +346,181 @@ def _password_flow(options: AuthOptions, http: requests.Session, api_version: st
             hint="Check username, password and security token; new orgs block this flow entirely.",
         ) from None
     except requests.RequestException as exc:
-        raise AuthError(
-            f"username-password: cannot reach {domain}.salesforce.com ({type(exc).__name__})"
-        ) from None
+        raise unreachable(f"https://{domain}.salesforce.com", exc, secrets) from None
     return str(session_id), f"https://{instance}"
+
+
+# --------------------------------------------------------------------------------------------
+# Interactive login: OAuth 2.0 web server flow with PKCE on localhost
+# --------------------------------------------------------------------------------------------
+
+KEYRING_SERVICE = "jtel-sf"
+LOGIN_TIMEOUT = 300  # seconds to wait for the browser to come back
+DEFAULT_LOGIN_PORT = 1717
+Browser = Callable[[str], Any]
+
+
+def login_redirect_uri() -> str:
+    import os
+
+    port = int(os.environ.get("JTEL_SF_LOGIN_PORT") or DEFAULT_LOGIN_PORT)
+    return f"http://localhost:{port}/OauthRedirect"
+
+
+def _keyring() -> Any | None:
+    try:
+        import keyring  # optional dependency: pip install 'jtel-sf[keyring]'
+    except ImportError:
+        return None
+    return keyring
+
+
+def _keyring_name(instance: str, client_id: str) -> str:
+    return f"{instance}|{client_id}"
+
+
+def _wait_for_code(redirect_uri: str, state: str, open_browser: Callable[[], Any]) -> str:
+    """Serve the redirect URI on 127.0.0.1 until the org sends the browser back with a code."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs
+
+    parsed = urlparse(redirect_uri)
+    received: dict[str, str] = {}
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            if urlparse(self.path).path != parsed.path:
+                self.send_response(404)
+                self.end_headers()
+                return
+            for key in ("code", "state", "error", "error_description"):
+                if key in query:
+                    received[key] = query[key][0]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"jtel-sf: login received, you can close this window.")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    try:
+        server = HTTPServer(("127.0.0.1", parsed.port or 80), Callback)
+    except OSError as exc:
+        raise AuthError(
+            f"browser login: cannot listen on {redirect_uri} ({exc.strerror})",
+            hint="Free the port or set JTEL_SF_LOGIN_PORT (and the app's callback URL) to another one.",
+        ) from None
+    server.timeout = 1.0
+    deadline = time.monotonic() + LOGIN_TIMEOUT
+    try:
+        open_browser()
+        while not received and time.monotonic() < deadline:
+            server.handle_request()
+    finally:
+        server.server_close()
+    if not received:
+        raise AuthError(f"browser login: no answer from the browser within {LOGIN_TIMEOUT} s")
+    if received.get("error"):
+        raise AuthError(
+            f"browser login: the org refused: {received['error']} ({received.get('error_description', '')})",
+            hint=_OAUTH_HINTS.get(received["error"]),
+        )
+    if received.get("state") != state:
+        raise AuthError("browser login: the answer's state does not match (a stale or foreign redirect)")
+    return received.get("code", "")
+
+
+def _browser_login(
+    options: AuthOptions, http: requests.Session, browser: Browser | None = None
+) -> tuple[str, str, str | None]:
+    """(access token, instance URL, refresh token) from the web server flow with PKCE."""
+    import base64
+    import hashlib
+    import secrets as secrets_mod
+    import webbrowser
+    from urllib.parse import urlencode
+
+    base = _login_base(options)
+    verifier = secrets_mod.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    state = secrets_mod.token_urlsafe(16)
+    redirect_uri = login_redirect_uri()
+    url = f"{base}/services/oauth2/authorize?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": options.client_id or "",
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "api refresh_token",
+            "state": state,
+        }
+    )
+    opener = browser or webbrowser.open
+
+    def open_browser() -> None:
+        print(
+            f"Log in to the org in your browser (opening {base}/services/oauth2/authorize ...)",
+            file=sys.stderr,
+        )
+        print(f"If no browser opens, visit: {url}", file=sys.stderr)
+        opener(url)
+
+    code = _wait_for_code(redirect_uri, state, open_browser)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": options.client_id or "",
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return _token_exchange(base + TOKEN_PATH, data, "browser login", [verifier, code], http)
+
+
+def _refresh_grant(options: AuthOptions, refresh_token: str, http: requests.Session) -> tuple[str, str]:
+    url = _login_base(options) + TOKEN_PATH
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": options.client_id or "",
+    }
+    return _token_request(url, data, "browser login (refresh)", [refresh_token], http)
+
+
+def browser_session_tokens(
+    options: AuthOptions, http: requests.Session, browser: Browser | None = None
+) -> tuple[str, str, Callable[[], tuple[str, str]]]:
+    """Log in through the browser, or silently with a refresh token kept in the OS keyring."""
+    if not options.client_id or not options.instance_url:
+        raise AuthError(
+            "--browser-login needs --client-id (the External Client App's consumer key) and --instance-url",
+            hint="See docs/admin-setup.md section 7b for the app's settings (callback URL, PKCE).",
+        )
+    instance = _check_url(options.instance_url, "--instance-url")
+    ring = _keyring()
+    name = _keyring_name(instance, options.client_id)
+    stored = ring.get_password(KEYRING_SERVICE, name) if ring else None
+    refresh = stored
+    if stored:
+        try:
+            token, instance_url = _refresh_grant(options, stored, http)
+        except AuthError:
+            ring.delete_password(KEYRING_SERVICE, name)  # type: ignore[union-attr]
+            stored = None
+    if not stored:
+        token, instance_url, refresh = _browser_login(options, http, browser)
+        if refresh and ring:
+            ring.set_password(KEYRING_SERVICE, name, refresh)
+
+    def renew() -> tuple[str, str]:
+        if refresh:
+            return _refresh_grant(options, refresh, http)
+        token_, instance_, _ = _browser_login(options, http, browser)
+        return token_, instance_
+
+    return token, instance_url, renew
 
 
 SfRunner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
@@ -366,6 +614,11 @@ class OrgSession:
         self.session.headers["Authorization"] = f"Bearer {access_token}"
         self.session.headers.setdefault("Accept", "application/json")
 
+    @property
+    def jwt_token(self) -> bool:
+        """True for a JWT-based access token (three base64url parts, a JSON header with ``alg``)."""
+        return is_jwt(self._token)
+
     def __repr__(self) -> str:
         return (
             f"OrgSession(instance_url={self.instance_url!r}, api_version={self.api_version!r}, "
@@ -418,10 +671,7 @@ class OrgSession:
                 self.refresh()
                 response = self.session.request(method, self.url(path), **kw)
         except requests.RequestException as exc:
-            raise OrgRequestError(
-                self.redact(f"cannot reach {urlparse(url).netloc} ({type(exc).__name__})"),
-                hint="Check --instance-url and the network.",
-            ) from None
+            raise unreachable(url, exc, self._secrets) from None
         if response.status_code == 401:
             raise AuthError(
                 f"the org rejected the session ({self.method}): {self._error_text(response)}",
@@ -475,6 +725,14 @@ class OrgSession:
         import xml.etree.ElementTree as ET
         from xml.sax.saxutils import escape
 
+        if self.jwt_token and float(self.api_version) < float(API_JWT_SOAP_MIN):
+            raise AuthError(
+                f"{action}: this org issues JWT-based access tokens, which the SOAP Metadata API accepts "
+                f"only from API {API_JWT_SOAP_MIN} (this session uses {self.api_version})",
+                hint=f"Pass --api-version {API_JWT_SOAP_MIN} (or leave --api-version out: the org's newest "
+                "is used), or switch off 'Issue JSON Web Token (JWT)-based access tokens' in the app's OAuth "
+                "settings.",
+            )
         for attempt in (1, 2):
             envelope = (
                 '<?xml version="1.0" encoding="UTF-8"?>'
@@ -493,9 +751,7 @@ class OrgSession:
                     timeout=HTTP_TIMEOUT,
                 )
             except requests.RequestException as exc:
-                raise OrgRequestError(
-                    f"{action}: cannot reach {urlparse(url).netloc} ({type(exc).__name__})"
-                ) from None
+                raise unreachable(url, exc, self._secrets) from None
             try:
                 root = ET.fromstring(response.content)
             except ET.ParseError:
@@ -538,6 +794,36 @@ class OrgSession:
         )
 
 
+def is_jwt(token: str) -> bool:
+    import base64
+
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return False
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and "alg" in header
+
+
+def resolve_api_version(org: OrgSession) -> str:
+    """The org's newest API version that this tool supports (``GET /services/data/``, REST API
+    Developer Guide "Versions"), never below ``API_FLOOR``."""
+    versions = org.rest_json("GET", "/services/data/")
+    offered = sorted(
+        (str(v.get("version")) for v in versions or [] if isinstance(v, dict) and v.get("version")), key=float
+    )
+    usable = [v for v in offered if float(API_FLOOR) <= float(v) <= float(API_NEWEST_SUPPORTED)]
+    if not usable:
+        newest = offered[-1] if offered else "none"
+        raise UsageError(
+            f"{org.instance_url} offers API versions up to {newest}; jtel-sf needs {API_FLOOR} or later",
+            hint="Pass --api-version to force one (at your own risk).",
+        )
+    return usable[-1]
+
+
 def connect(
     options: AuthOptions,
     *,
@@ -545,12 +831,32 @@ def connect(
     sf_runner: SfRunner | None = None,
     http: requests.Session | None = None,
     default_api_version: str | None = None,
+    negotiate_version: bool = False,
+    browser: Browser | None = None,
 ) -> OrgSession:
     """Log in with the first complete set of credentials in ``options`` (see the module doc).
 
-    The API version is ``--api-version``, else ``default_api_version`` (the command passes the
-    project settings' ``api_version``), else the built-in default of ``Settings``.
+    The API version is ``--api-version``; else, with ``negotiate_version``, the org's newest
+    version the tool supports (``resolve_api_version``); else ``default_api_version``, else the
+    built-in default of ``Settings``.
     """
+    org = _connect(
+        options, warn=warn, sf_runner=sf_runner, http=http, default_api_version=default_api_version
+    )
+    if negotiate_version and not options.api_version:
+        org.api_version = resolve_api_version(org)
+    return org
+
+
+def _connect(
+    options: AuthOptions,
+    *,
+    warn: Callable[[str], None] | None,
+    sf_runner: SfRunner | None,
+    http: requests.Session | None,
+    default_api_version: str | None,
+    browser: Browser | None = None,
+) -> OrgSession:
     api_version = _normalise_version(options.api_version or default_api_version or _default_api_version())
     warn = warn or (lambda message: print(message, file=sys.stderr))
     login_http = requests.Session()
@@ -590,6 +896,10 @@ def connect(
             return _sf_cli(options, sf_runner)
 
         return session(*via_cli(), "sf-cli", via_cli)
+
+    if options.browser_login:
+        token, instance, renew = browser_session_tokens(options, login_http, browser)
+        return session(token, instance, "browser-login", renew)
 
     if options.client_id and options.client_secret and not options.password:
 

@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str] | str] = {
     ),
     "send": (
         "jtel_sf.commands.send:send",
-        "Replay jtel statistics rows (JSON Lines or CSV with jtel's field names), one row per request.",
+        "Replay jtel statistics rows (JSON Lines or CSV with jtel's field names; docs/send.md).",
     ),
     "deploy": (
         "jtel_sf.commands.deploy:deploy",
@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str] | str] = {
     "doctor": (
         "jtel_sf.commands.doctor:doctor",
         "Check that an org is ready for jtel, one line per check with the fix.",
+    ),
+    "quarantine": (
+        "jtel_sf.commands.quarantine:quarantine",
+        "Review and clear the quarantine (jtel Quarantined Requests) from the command line.",
     ),
     "org": (
         "jtel_sf.commands.org:org",

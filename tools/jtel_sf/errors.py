@@ -13,6 +13,7 @@ EXIT_FAILURE = 1  # the work ran and found problems: verify findings, deploy or 
 EXIT_USAGE = 2  # bad options, bad settings, bad or missing credentials
 EXIT_TIMEOUT = 3  # waited for the org (or a server) longer than allowed
 EXIT_ENVIRONMENT = 4  # a tool this command needs is missing and could not be installed
+EXIT_UNREACHABLE = 5  # the org (or a server) could not be reached: network, DNS, TLS, proxy
 EXIT_INTERRUPTED = 130
 
 # code -> (name, what it means), in the README's order.
@@ -33,6 +34,11 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
         "environment",
         "a tool the command needs (Node.js, npm, Java, a pinned npm package) is missing and could not be"
         " installed",
+    ),
+    EXIT_UNREACHABLE: (
+        "unreachable",
+        "the org (or a server) gave no answer at all: DNS, refused connection, TLS, timeout, proxy; one line"
+        " names the host and the cause",
     ),
     EXIT_INTERRUPTED: ("interrupted", "stopped with Ctrl-C"),
 }
@@ -62,6 +68,12 @@ class AuthError(JtelSfError):
 
 class TimeoutExceeded(JtelSfError):
     exit_code = EXIT_TIMEOUT
+
+
+class OrgUnreachable(JtelSfError):
+    """No answer at all from a host (DNS, refused, TLS, timeout, proxy): one line with host and cause."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class EnvironmentProblem(JtelSfError):

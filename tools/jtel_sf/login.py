@@ -36,7 +36,19 @@ LOGIN_INPUTS: tuple[LoginInput, ...] = (
         "'login' (production), 'test' (sandbox, scratch) or a My Domain prefix such as 'acme.my'.",
         default="login",
     ),
-    LoginInput("api_version", "SF_API_VERSION", "API version to use, e.g. 61.0."),
+    LoginInput(
+        "api_version",
+        "SF_API_VERSION",
+        "API version to use, e.g. 66.0 (default: the org's newest that jtel-sf supports, 61.0 to 68.0).",
+    ),
+    LoginInput(
+        "browser_login",
+        "SF_BROWSER_LOGIN",
+        "Log in interactively in the browser (OAuth web server flow with PKCE on localhost) with "
+        "--client-id and --instance-url; no sf CLI needed. The token stays in memory (the refresh token "
+        "in the OS keyring if the keyring package is installed).",
+        is_flag=True,
+    ),
 )
 
 LOGIN_OPTION_NAMES: tuple[str, ...] = tuple(item.name for item in LOGIN_INPUTS)

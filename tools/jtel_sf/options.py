@@ -69,12 +69,15 @@ settings_option = click.option(
     "jtel-sf.toml, else [tool.jtel-sf] in its pyproject.toml, else the built-in defaults.",
 )
 
+def _source_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    return value if value is not None else project_dir() / "force-app"
+
+
 source_dir_option = click.option(
     "--source-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("force-app"),
-    show_default=True,
-    help="SFDX source folder.",
+    callback=_source_dir,
+    help="SFDX source folder (default: force-app of the project at or above the current folder).",
 )
 
 

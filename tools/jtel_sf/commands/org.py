@@ -397,7 +397,6 @@ def prove(
         ProveSteps,
         RoutingSession,
         create_integration_user,
-        shipped_permission_sets,
     )
     from ..org.scratch_prove import (
         prove as run_prove,
@@ -405,7 +404,9 @@ def prove(
     from ..settings import load_settings
 
     settings = load_settings(Path.cwd())
-    permission_sets = shipped_permission_sets(source_dir)
+    from ..org.permsets import integration_permission_sets
+
+    permission_sets = list(integration_permission_sets(settings))  # the one list deploy and doctor use
     holder: dict[str, Any] = {}
 
     def create() -> Any:

@@ -7,23 +7,33 @@ from typing import Any
 
 import click
 
-from ..errors import AuthError, CheckFailed
+from ..errors import AuthError, CheckFailed, UsageError
 from ..options import command_epilog, json_option, login_options, settings_option
 from ..output import emit
-from ..send.run import send_files, summary
-from ..send.runner import SendOptions
+from ..send.contract import max_batch_size
+from ..send.run import send_files, summary, summary_document
+from ..send.runner import DEFAULT_BATCH_SIZE, SendOptions
 from ..settings import Settings
 
 EXAMPLES = [
+    ("jtel-sf send calls.jsonl --dry-run", "check every line with the contract and plan the requests"),
     ("jtel-sf send calls.jsonl --local", "to a local endpoint started for the run"),
-    ("jtel-sf send calls.csv -o prod --report r.jsonl", "to an org, every row's final answer in r.jsonl"),
+    (
+        "jtel-sf send calls.csv -o prod --report r.jsonl",
+        "to an org in batches of 200, every row's answer in r.jsonl",
+    ),
     ("jtel-sf send calls.csv -o prod --report r.jsonl --resume", "continue a run that was stopped"),
-    ("jtel-sf send calls.jsonl --dry-run", "read and check the input only"),
+    (
+        "jtel-sf send calls.jsonl --url URL --client-id ID --client-secret S --batch-size 1",
+        "one row a request, as jtel",
+    ),
 ]
 EXIT_CODES = {
-    0: "every row got a final answer (written, duplicate, not_found or rejected)",
-    1: "rows without a final answer (retries used up, or the run stopped)",
-    2: "bad options or input; the endpoint refused the token (401) twice",
+    0: "every row got a final answer (written, duplicate, not_found, rejected); --dry-run: all lines valid",
+    1: "rows without a final answer, a run stopped (API budget), unreadable lines sent with --send-invalid; "
+    "--dry-run: rejected or unreadable lines",
+    2: "refused before sending: bad options, a binary file, rejected or unreadable lines, over the API "
+    "budget; the endpoint refused the token (401) twice",
 }
 
 
@@ -36,6 +46,13 @@ EXIT_CODES = {
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --local: the database to use (default: a temporary one).",
+)
+@click.option(
+    "--batch-size",
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, max_batch_size()),
+    help="Rows per request (a JSON array; 1 = one plain object per request, as jtel's daemon sends).",
 )
 @click.option(
     "--concurrency", default=4, show_default=True, type=click.IntRange(1, 256), help="Parallel workers."
@@ -65,8 +82,24 @@ EXIT_CODES = {
     show_default=True,
     help="Input format; auto: *.csv is CSV (header row of jtel field names), anything else JSON Lines.",
 )
-@click.option("--dry-run", is_flag=True, help="Read and check the input only; send nothing.")
-@click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
+@click.option("--dry-run", is_flag=True, help="Check the input and plan the requests; send nothing.")
+@click.option(
+    "--send-invalid",
+    is_flag=True,
+    help="Send rows the contract rejects and unreadable lines too (as jtel's daemon would), to test answers.",
+)
+@click.option(
+    "--max-api-share",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(0, 100, min_open=True),
+    help="Against an org: use at most this percentage of the daily API requests remaining.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress line on stderr (default: only when stderr is a terminal).",
+)
 @json_option
 @settings_option
 @login_options
@@ -75,6 +108,7 @@ def send(
     url: str | None,
     local: bool,
     db_path: Path | None,
+    batch_size: int,
     concurrency: int,
     rate: float | None,
     report: Path | None,
@@ -83,17 +117,22 @@ def send(
     retry_delay: float,
     input_format: str,
     dry_run: bool,
-    no_progress: bool,
+    send_invalid: bool,
+    max_api_share: float,
+    progress: bool | None,
     as_json: bool,
     settings: Settings,
     **auth: Any,
 ) -> None:
-    """Replay jtel statistics rows (JSON Lines or CSV with jtel's field names), one row per request.
+    """Replay jtel statistics rows (JSON Lines or CSV with jtel's field names; docs/send.md).
 
-    Rows of one call keep their order; 503/500/423 are retried with backoff, 404 and 409 are final,
-    a 401 gets a new token once. With --report every row's final answer is written as a JSON line,
-    and --resume continues a run that was stopped, without loss or duplicates. Progress and the
-    summary go to stderr; with --json the counts come on stdout.
+    Every line is checked with the contract first; a run with rejected or unreadable lines sends
+    nothing unless --send-invalid. Rows go in batches of --batch-size (default 200, the endpoint's
+    largest array: 0.005 API calls a row); rows of one call keep their order. 503/500/423 and
+    `retry` elements are retried with backoff, 404 and 409 are final, a 413 halves the batch, a 401
+    gets a new token once. Against an org the daily API budget is checked first (/limits) and
+    watched while running. With --report every row's answer is a JSON line, and --resume continues
+    a stopped run without loss or duplicates.
     """
     options = SendOptions(
         concurrency=concurrency,
@@ -104,13 +143,16 @@ def send(
         resume=resume,
         dry_run=dry_run,
         input_format=input_format,
-        progress_interval=0 if no_progress else 1.0,
+        progress=progress,
+        batch_size=batch_size,
+        send_invalid=send_invalid,
+        max_api_share=max_api_share,
     )
 
     def echo(text: str) -> None:
         click.echo(text, err=True)
 
-    result = send_files(
+    run = send_files(
         list(files),
         url=url,
         local=local,
@@ -120,18 +162,24 @@ def send(
         options=options,
         echo=echo,
     )
-    for line in summary(result):
+    for line in summary(run):
         echo(line)
-    emit(
-        {
-            "counts": result.counts.as_dict(),
-            "seconds": round(result.seconds, 3),
-            "rowsPerSecond": round(result.rows_per_second, 1),
-            "aborted": result.aborted,
-            "failures": list(result.failures),
-            "report": str(report) if report else None,
-        }
-    )
+    emit(summary_document(run))
+    check = run.check
+    if run.refused:
+        raise UsageError(
+            run.refused,
+            hint=run.refused_hint
+            or "Fix the lines listed above, or give --send-invalid to send them anyway (to be rejected).",
+        )
+    if dry_run:
+        if check.invalid or check.unreadable:
+            raise CheckFailed(
+                f"{check.invalid} rows would be rejected, {check.unreadable} lines are unreadable"
+            )
+        return
+    result = run.result
+    assert result is not None
     if result.aborted and "401" in result.aborted:
         raise AuthError(result.aborted)
     if result.counts.failed or result.aborted:
@@ -140,3 +188,5 @@ def send(
             + (f" ({result.aborted})" if result.aborted else ""),
             hint="Run again with --resume and the same --report to send them again.",
         )
+    if check.unreadable:
+        raise CheckFailed(f"{check.unreadable} input lines were unreadable (sent with --send-invalid)")

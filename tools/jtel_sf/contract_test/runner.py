@@ -156,8 +156,17 @@ class CaseRunner:
             self._running_user = str(info.get("user_id") or "") or None
             if self._running_user is None:
                 self._running_user_error = "userinfo has no user_id"
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise self._unreachable(exc) from None
         except (ApiError, requests.RequestException, ReplayMismatch) as exc:
             self._running_user_error = str(exc)
+
+    def _unreachable(self, exc: requests.RequestException) -> Exception:
+        """No HTTP answer at all: the whole run stops here (every later case would fail the same way)."""
+        from ..auth import unreachable
+
+        request = getattr(exc, "request", None)
+        return unreachable(getattr(request, "url", None) or self.target.instance_url, exc)
 
     def run_case(self, case: ContractCase) -> CaseResult:
         started = time.monotonic()
@@ -168,6 +177,7 @@ class CaseRunner:
             return result
         self._scope(case.name)
         state = _CaseState()
+        unreachable: Exception | None = None
         expander = Expander(self.seed, case.name, lookup=self._lookup_field(case))
         hooked = case.hook is not None and self.target.kind == "local"
         try:
@@ -185,6 +195,9 @@ class CaseRunner:
             result.reason = str(exc)
         except (CaseSetupError, PreparationFailed, ApiError, ReplayMismatch) as exc:
             state.failures.append(str(exc))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            unreachable = self._unreachable(exc)
+            state.failures.append(str(unreachable))
         except requests.RequestException as exc:
             state.failures.append(f"HTTP request failed: {type(exc).__name__}: {exc}")
         finally:
@@ -193,6 +206,8 @@ class CaseRunner:
             self._cleanup(expander, state, result)
             self._scope(None)
             result.duration = time.monotonic() - started
+        if unreachable is not None:
+            raise unreachable
         if state.failures:
             result.result = FAILED
             result.failures = state.failures

@@ -1,16 +1,19 @@
-"""Deploy a ``DeployPackage`` through simple-salesforce and follow it to the end.
+"""Deploy a ``DeployPackage`` through the Metadata API and follow it to the end.
 
-``sf.deploy`` starts the Metadata API deploy; ``checkDeployStatus`` (with details) is polled on
-its ``status`` until it is terminal (simple-salesforce never reports ``done``), with a live
+``deploy`` (the plain-function API) starts the deploy (or re-attaches to one, or quick-deploys a
+validation) through ``mdapi`` (our own small SOAP client on the documented operations), then
+polls ``checkDeployStatus`` (with details) on its ``status`` until it is terminal, with a live
 one-line display, at an interval that grows while nothing changes and resets when something
 does. The final ``DeployResult`` (Metadata API Developer Guide: DeployResult, DeployDetails,
-DeployMessage, RunTestsResult, CodeCoverageResult) is parsed here, because simple-salesforce's
-own ``checkDeployStatus`` drops line/column numbers, passing tests and code coverage.
+DeployMessage, RunTestsResult, CodeCoverageResult) is parsed here.
+
+Coverage: measured are exactly the classes the org measures (not ``@IsTest``, with executable
+code); the org's rule (75% per class with RunSpecifiedTests) decides the deploy, and the project's
+own stricter target (``--coverage-threshold``, 90%) is reported apart from it.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ..auth import OrgRequestError, OrgSession
-from ..errors import AuthError, UsageError
-from .package import DeployPackage, has_executable_code, is_test_annotated
-from .soql import in_list, quote
+from ..errors import EXIT_INTERRUPTED, JtelSfError, UsageError
+from . import mdapi
+from .package import DeployPackage
+from .permsets import assign_permission_sets, require_active_user
+from .soql import in_list
 
 TEST_LEVELS = ("NoTestRun", "RunSpecifiedTests", "RunLocalTests", "RunAllTestsInOrg")
 TERMINAL_STATUSES = ("Succeeded", "SucceededPartial", "Failed", "Canceled")
@@ -261,34 +266,57 @@ class LiveLine:
 # running a deploy
 # --------------------------------------------------------------------------------------------
 
+# What the org enforces per class with RunSpecifiedTests (Metadata API Developer Guide, "Running a
+# Subset of Tests in a Deployment": each class and trigger in the deploy needs 75% on its own).
+# With RunLocalTests / RunAllTestsInOrg the org enforces 75% over the whole org instead.
+ORG_CLASS_COVERAGE = 75.0
+
+
+class DeployInterrupted(JtelSfError):
+    """Ctrl-C while following a deploy: the deploy goes on in the org."""
+
+    exit_code = EXIT_INTERRUPTED
+
 
 @dataclass(frozen=True)
 class DeployOptions:
     check_only: bool = False
     test_level: str = "RunSpecifiedTests"
-    tests: tuple[str, ...] = ()  # empty with RunSpecifiedTests: the package's @IsTest classes
+    tests: tuple[str, ...] = ()  # empty with RunSpecifiedTests: the package's test classes
     wait_minutes: float = 30.0
     poll_interval: float = 2.0
-    coverage_threshold: float = 90.0
+    coverage_threshold: float = 90.0  # the project's own target, reported apart from the org's rule
     assign_permset: str | None = None  # username
-    permission_set: str = "JtelCallStatisticsIntegration"
+    permission_sets: tuple[str, ...] = ("JtelCallStatisticsIntegration", "JtelCallStatisticsRecordAccess")
+    job_id: str | None = None  # re-attach to this deploy (no new deploy)
+    quick: bool = False  # with job_id: quick-deploy that validation (deployRecentValidation)
 
 
 @dataclass
-class DeployOutcome:
+class DeployReport:
     status: DeployStatus
     tests: list[str]
     test_level: str
     elapsed: float
     timed_out: bool = False
     coverage: list[ClassCoverage] = field(default_factory=list)
-    coverage_below: list[ClassCoverage] = field(default_factory=list)
+    below_org_rule: list[ClassCoverage] = field(default_factory=list)  # < 75% with RunSpecifiedTests
+    below_threshold: list[ClassCoverage] = field(default_factory=list)  # < the project's threshold
     coverage_threshold: float = 90.0
-    permset: str | None = None  # what --assign-permset did
+    permsets: list[str] = field(default_factory=list)  # what --assign-permset did
+    attached: bool = False  # re-attached to an existing deploy (--job-id)
+    quick_of: str | None = None  # the validation a quick deploy came from
 
     @property
     def ok(self) -> bool:
-        return not self.timed_out and self.status.succeeded and not self.coverage_below
+        """The org's verdict: the deploy succeeded (coverage below the project's threshold does not
+        change what the org did)."""
+        return not self.timed_out and self.status.succeeded
+
+    # kept for callers of the earlier name
+    @property
+    def coverage_below(self) -> list[ClassCoverage]:
+        return self.below_threshold
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self.status)
@@ -299,15 +327,26 @@ class DeployOutcome:
             "checkOnly": self.status.check_only,
             "testLevel": self.test_level,
             "tests": self.tests,
+            "attached": self.attached,
+            "quickDeployOf": self.quick_of,
             "elapsedSeconds": round(self.elapsed, 1),
             "deployResult": document,
+            "orgCoverageRule": ORG_CLASS_COVERAGE if self.test_level == "RunSpecifiedTests" else None,
             "coverageThreshold": self.coverage_threshold,
             "coverage": [
-                {**asdict(c), "percent": round(c.percent, 2), "belowThreshold": c in self.coverage_below}
+                {
+                    **asdict(c),
+                    "percent": round(c.percent, 2),
+                    "belowOrgRule": c in self.below_org_rule,
+                    "belowThreshold": c in self.below_threshold,
+                }
                 for c in self.coverage
             ],
-            "assignPermset": self.permset,
+            "assignPermset": self.permsets,
         }
+
+
+DeployOutcome = DeployReport  # the earlier name
 
 
 def resolve_tests(package: DeployPackage, options: DeployOptions) -> list[str]:
@@ -320,7 +359,7 @@ def resolve_tests(package: DeployPackage, options: DeployOptions) -> list[str]:
     tests = list(options.tests) or package.test_classes()
     if not tests:
         raise UsageError(
-            "RunSpecifiedTests needs test classes, and no @IsTest class was found in the source",
+            "RunSpecifiedTests needs test classes, and no @IsTest class with test methods was found",
             hint="Pass --tests CLASS,... or choose another --test-level (production deploys require tests).",
         )
     for name in tests:
@@ -329,86 +368,146 @@ def resolve_tests(package: DeployPackage, options: DeployOptions) -> list[str]:
     return tests
 
 
-def _soap_fault(exc: Exception) -> str:
-    content = getattr(exc, "content", None)
-    text = content if isinstance(content, str) else str(content or exc)
-    match = re.search(r"<faultstring>(.*?)</faultstring>", text, re.S)
-    return match.group(1).strip() if match else text[:300]
+def reattach_hint(deploy_id: str) -> str:
+    return (
+        f"It goes on in the org. Re-attach: jtel-sf deploy --job-id {deploy_id}; "
+        f"cancel: jtel-sf deploy --cancel --job-id {deploy_id}."
+    )
 
 
-class _Deployer:
-    """Wraps the simple-salesforce calls; on an expired session renews it once (when the flow can)."""
-
-    def __init__(self, org: OrgSession) -> None:
-        self.org = org
-        self.sf = org.salesforce()
-
-    def call(self, what: str, fn: Callable[[Any], Any]) -> Any:
-        from simple_salesforce.exceptions import SalesforceError
-
-        for attempt in (1, 2):
-            try:
-                return fn(self.sf)
-            except SalesforceError as exc:
-                fault = self.org.redact(_soap_fault(exc))
-                if "INVALID_SESSION_ID" in fault and attempt == 1 and self.org.can_refresh:
-                    self.org.refresh()
-                    self.sf = self.org.salesforce()
-                    continue
-                if "INVALID_SESSION_ID" in fault:
-                    raise AuthError(f"{what}: the org rejected the session: {fault}") from None
-                raise OrgRequestError(f"{what} failed: {fault}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def run_deploy(
+def deploy(
+    options: DeployOptions,
     org: OrgSession,
-    package: DeployPackage,
+    package: DeployPackage | None = None,
+    *,
+    progress: Progress | None = None,
+    on_started: Callable[[str, str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeployReport:
+    """Start (or re-attach to, or quick-deploy) a deploy, follow it to its end, report it.
+
+    The plain-function API (``jtel-sf deploy`` and ``jtel-sf org prove`` call it). ``package``
+    defaults to force-app of the project at or above the current folder, built at the settings'
+    API version. ``on_started`` gets ``(deploy_id, what)`` as soon as the org returned the id,
+    before any polling.
+    Raises ``DeployInterrupted`` on Ctrl-C (the deploy goes on in the org); a timeout is reported
+    in ``DeployReport.timed_out``.
+    """
+    if options.poll_interval <= 0 or options.wait_minutes <= 0:
+        raise UsageError("--wait and --poll-interval must be positive")
+    if options.quick and not options.job_id:
+        raise UsageError("--quick needs --job-id VALIDATION_ID (the id a --check-only deploy printed)")
+    if options.job_id and not mdapi.is_record_id(options.job_id):
+        raise UsageError(f"--job-id: {options.job_id!r} is not a deploy id (15 or 18 characters, 0Af...)")
+    if package is None:
+        from ..generate import find_project_dir
+        from ..settings import load_settings
+        from .package import build_package
+
+        project_dir = find_project_dir()
+        package = build_package(project_dir / "force-app", load_settings(project_dir).api_version)
+    progress = progress or _NoProgress()
+    started_cb = on_started or (lambda deploy_id, what: None)
+    user = None
+    if options.assign_permset:
+        user = require_active_user(org, options.assign_permset)  # before anything changes in the org
+    tests: list[str] = []
+    attached = False
+    quick_of = None
+    if options.job_id and options.quick:
+        deploy_id = mdapi.deploy_recent_validation(org, options.job_id)
+        if not deploy_id:
+            raise OrgRequestError("deployRecentValidation: the org returned no deploy id")
+        quick_of = options.job_id
+        started_cb(deploy_id, f"quick deploy of validation {options.job_id}")
+    elif options.job_id:
+        deploy_id = options.job_id
+        attached = True
+        started_cb(deploy_id, "re-attached")
+    else:
+        tests = resolve_tests(package, options)
+        deploy_id = mdapi.deploy(
+            org,
+            package.to_zip(),
+            check_only=options.check_only,
+            test_level=options.test_level,
+            run_tests=tests,
+        )
+        if not deploy_id:
+            raise OrgRequestError("deploy: the org returned no deploy id")
+        started_cb(deploy_id, "validation (check only)" if options.check_only else "deploy")
+    status, elapsed, timed_out = follow(deploy_id, org, options, progress, clock=clock, sleep=sleep)
+    report = DeployReport(
+        status=status,
+        tests=tests,
+        test_level=options.test_level,
+        elapsed=elapsed,
+        timed_out=timed_out,
+        coverage_threshold=options.coverage_threshold,
+        attached=attached,
+        quick_of=quick_of,
+    )
+    if timed_out:
+        return report
+    for failure in status.component_failures:
+        locate_failure(package, failure)
+    for test in status.test_failures:
+        locate_frames(package, test)
+    if status.coverage or status.tests_completed + status.tests_failed > 0:
+        report.coverage = class_coverage(org, package, status)
+        if options.test_level == "RunSpecifiedTests":
+            report.below_org_rule = [
+                c for c in report.coverage if c.covered is not None and c.percent < ORG_CLASS_COVERAGE
+            ]
+        report.below_threshold = [c for c in report.coverage if c.percent < options.coverage_threshold]
+    if user is not None:
+        if status.check_only:
+            report.permsets = ["skipped: a validation (--check-only) changes nothing in the org"]
+        elif report.ok:
+            report.permsets = assign_permission_sets(org, user, options.permission_sets)
+        else:
+            report.permsets = ["skipped: the deploy did not succeed"]
+    return report
+
+
+class _NoProgress:
+    def update(self, status: DeployStatus, elapsed: float) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def follow(
+    deploy_id: str,
+    org: OrgSession,
     options: DeployOptions,
     progress: Progress,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> DeployOutcome:
-    """Deploy, follow, collect failures and coverage, assign the permission set on success."""
-    tests = resolve_tests(package, options)
-    if options.poll_interval <= 0 or options.wait_minutes <= 0:
-        raise UsageError("--wait and --poll-interval must be positive")
-    deployer = _Deployer(org)
-    archive = io.BytesIO(package.to_zip())
-    kwargs: dict[str, Any] = {
-        "checkOnly": options.check_only,
-        "testLevel": options.test_level,
-        "rollbackOnError": True,
-    }
-    if tests:
-        kwargs["tests"] = tests
+) -> tuple[DeployStatus, float, bool]:
+    """Poll ``checkDeployStatus`` until the deploy is terminal or ``--wait`` is over.
+
+    The interval grows while nothing changes and resets when something does. Ctrl-C raises
+    ``DeployInterrupted`` naming the deploy id.
+    """
     started = clock()
-    # sandbox=False: simple-salesforce then forces allowMissingFiles=false and rollbackOnError=true,
-    # which is right for every org.
-    answer = deployer.call("deploy", lambda sf: sf.deploy(archive, False, **kwargs))
-    async_id = answer.get("asyncId")
-    if not async_id:
-        raise OrgRequestError("deploy: the org returned no deploy id")
     interval = options.poll_interval
     deadline = started + options.wait_minutes * 60
     previous: tuple[Any, ...] | None = None
-    status = DeployStatus(id=async_id, status=answer.get("state") or "Queued")
-    timed_out = False
+    status = DeployStatus(id=deploy_id, status="Queued")
     try:
         while True:
-            element = deployer.call(
-                "checkDeployStatus", lambda sf: sf.mdapi._retrieve_deploy_result(async_id)
-            )
-            status = parse_deploy_result(element)
-            status.id = status.id or async_id
+            status = parse_deploy_result(mdapi.check_deploy_status(org, deploy_id))
+            status.id = status.id or deploy_id
             now = clock()
             progress.update(status, now - started)
             if status.terminal:
-                break
+                return status, clock() - started, False
             if now >= deadline:
-                timed_out = True
-                break
+                return status, clock() - started, True
             signature = status.signature()
             interval = (
                 options.poll_interval
@@ -417,33 +516,22 @@ def run_deploy(
             )
             previous = signature
             sleep(max(0.0, min(interval, deadline - now)))
+    except KeyboardInterrupt:
+        raise DeployInterrupted(
+            f"interrupted; deploy {deploy_id} was {status.status}", hint=reattach_hint(deploy_id)
+        ) from None
     finally:
         progress.finish()
-    outcome = DeployOutcome(
-        status=status,
-        tests=tests,
-        test_level=options.test_level,
-        elapsed=clock() - started,
-        timed_out=timed_out,
-        coverage_threshold=options.coverage_threshold,
+
+
+def cancel(org: OrgSession, deploy_id: str) -> str:
+    """Ask the org to cancel a deploy (cancelDeploy)."""
+    if not mdapi.is_record_id(deploy_id):
+        raise UsageError(f"--job-id: {deploy_id!r} is not a deploy id")
+    done = mdapi.cancel_deploy(org, deploy_id)
+    return f"deploy {deploy_id}: " + (
+        "canceled" if done else "cancellation requested (the org is stopping it)"
     )
-    if timed_out:
-        return outcome
-    for failure in status.component_failures:
-        locate_failure(package, failure)
-    for test in status.test_failures:
-        locate_frames(package, test)
-    if options.test_level != "NoTestRun" and status.tests_completed + status.tests_failed > 0:
-        outcome.coverage = class_coverage(org, package, status)
-        outcome.coverage_below = [c for c in outcome.coverage if c.percent < options.coverage_threshold]
-    if options.assign_permset:
-        if options.check_only:
-            outcome.permset = "skipped: --check-only changes nothing in the org"
-        elif outcome.ok:
-            outcome.permset = assign_permission_set(org, options.assign_permset, options.permission_set)
-        else:
-            outcome.permset = "skipped: the deploy did not succeed"
-    return outcome
 
 
 def locate_failure(package: DeployPackage, failure: ComponentFailure) -> None:
@@ -468,18 +556,14 @@ def _display_path(path: Path) -> str:
 
 
 def class_coverage(org: OrgSession, package: DeployPackage, status: DeployStatus) -> list[ClassCoverage]:
-    """Coverage of every non-test class of the package that has executable code.
+    """Coverage of exactly the classes the org measures: the package's classes not annotated
+    ``@IsTest`` that have executable code (``DeployPackage.coverage_classes``).
 
     Taken from the deploy's own RunTestsResult.codeCoverage when the org sent it; otherwise from
     the Tooling API's ApexCodeCoverageAggregate. A class neither source knows is reported with no
-    coverage (0%).
+    coverage. Coverage the org reports for other classes (none, for @IsTest ones) is ignored.
     """
-    measured = sorted(
-        name
-        for name, path in package.apex_sources.items()
-        # @IsTest helpers (no test methods) get no coverage from Salesforce either
-        if not is_test_annotated(path.read_text("utf-8")) and has_executable_code(path.read_text("utf-8"))
-    )
+    measured = package.coverage_classes()
     if not measured:
         return []
     found: dict[str, ClassCoverage] = {c.name: c for c in status.coverage if c.name in measured}
@@ -501,44 +585,29 @@ def class_coverage(org: OrgSession, package: DeployPackage, status: DeployStatus
     return [found.get(name) or ClassCoverage(name, None, None, "none") for name in measured]
 
 
-def assign_permission_set(org: OrgSession, username: str, permission_set: str) -> str:
-    """Assign ``permission_set`` to ``username`` unless it already is (idempotent)."""
-    users = org.query(f"SELECT Id, IsActive FROM User WHERE Username = {quote(username)}")
-    if not users:
-        raise UsageError(f"--assign-permset: no user with username {username}")
-    sets = org.query(f"SELECT Id FROM PermissionSet WHERE Name = {quote(permission_set)}")
-    if not sets:
-        raise OrgRequestError(f"--assign-permset: permission set {permission_set} is not in the org")
-    user_id, set_id = users[0]["Id"], sets[0]["Id"]
-    existing = org.query(
-        f"SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = {quote(user_id)} "
-        f"AND PermissionSetId = {quote(set_id)}"
-    )
-    if existing:
-        return f"{permission_set} was already assigned to {username}"
-    org.rest_json(
-        "POST", "sobjects/PermissionSetAssignment", json={"AssigneeId": user_id, "PermissionSetId": set_id}
-    )
-    return f"{permission_set} assigned to {username}"
-
-
 # --------------------------------------------------------------------------------------------
 # the report a user reads
 # --------------------------------------------------------------------------------------------
 
 
-def render_report(outcome: DeployOutcome) -> list[str]:
-    status = outcome.status
+def render_report(report: DeployReport) -> list[str]:
+    status = report.status
     lines: list[str] = []
-    if outcome.timed_out:
-        lines.append(f"Deploy {status.id} still {status.status} after {outcome.elapsed / 60:.1f} min.")
+    if report.timed_out:
+        lines.append(f"Deploy {status.id} still {status.status} after {report.elapsed / 60:.1f} min.")
         return lines
     what = "Validation (check-only)" if status.check_only else "Deploy"
+    if report.quick_of:
+        what = f"Quick deploy (of validation {report.quick_of})"
     lines.append(
         f"{what} {status.id}: {status.status} - components "
         f"{status.components_deployed}/{status.components_total} deployed, {status.components_failed} failed;"
         f" tests {status.tests_completed}/{status.tests_total} passed, {status.tests_failed} failed"
-        f" ({outcome.test_level}; {outcome.elapsed:.0f}s)"
+        + (
+            f" ({report.test_level}; {report.elapsed:.0f}s)"
+            if not report.attached
+            else f" ({report.elapsed:.0f}s)"
+        )
     )
     if status.error_message:
         lines.append(
@@ -562,12 +631,24 @@ def render_report(outcome: DeployOutcome) -> list[str]:
             for frame, where in zip(frames, located, strict=False):
                 if frame.strip():
                     lines.append(f"    {frame.strip()}" + (f"  ({where})" if where else ""))
-    if outcome.coverage:
+    if report.coverage:
         lines.append("")
-        lines.append(f"Code coverage (threshold {outcome.coverage_threshold:g}%):")
-        width = max(len(c.name) for c in outcome.coverage)
-        for coverage in outcome.coverage:
-            mark = "FAIL" if coverage in outcome.coverage_below else "ok"
+        rule = (
+            f"the org requires {ORG_CLASS_COVERAGE:g}% per class"
+            if report.test_level == "RunSpecifiedTests"
+            else "the org requires 75% over the whole org"
+        )
+        lines.append(
+            f"Code coverage of the non-test classes ({rule}; project target {report.coverage_threshold:g}%):"
+        )
+        width = max(len(c.name) for c in report.coverage)
+        for coverage in report.coverage:
+            if coverage in report.below_org_rule:
+                mark = f"FAIL (org: below {ORG_CLASS_COVERAGE:g}%)"
+            elif coverage in report.below_threshold:
+                mark = f"below target {report.coverage_threshold:g}%"
+            else:
+                mark = "ok"
             if coverage.covered is None:
                 numbers = "no coverage recorded"
             else:
@@ -575,8 +656,14 @@ def render_report(outcome: DeployOutcome) -> list[str]:
                 numbers = f"{coverage.percent:5.1f}% ({coverage.covered}/{total} lines)"
             lines.append(f"  {coverage.name.ljust(width)}  {numbers}  {mark}")
     for warning in status.coverage_warnings:
-        lines.append(f"Coverage warning: {warning}")
-    if outcome.permset:
+        lines.append(f"Coverage warning from the org: {warning}")
+    if report.below_threshold and report.ok:
+        names = ", ".join(c.name for c in report.below_threshold)
+        lines.append(
+            f"Note: {names} below the project target of {report.coverage_threshold:g}% "
+            "(the org accepted the deploy; this does not change the exit code)."
+        )
+    if report.permsets:
         lines.append("")
-        lines.append(f"Permission set: {outcome.permset}")
+        lines.extend(f"Permission set: {line}" for line in report.permsets)
     return lines

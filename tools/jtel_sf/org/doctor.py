@@ -1,5 +1,7 @@
-"""``jtel-sf doctor``: is the org ready for jtel? A checklist, each line passed, failed or a warning,
-each failure with the fix. Every check is a plain function of an ``OrgSession``.
+"""``jtel-sf doctor``: is the org ready for jtel? A checklist, each line passed, failed, a warning,
+skipped (not asked for) or not run (it was tried and could not run: the line names the real cause:
+network, TLS, permission, missing feature). A check never passes for an org it did not reach.
+Every check is a plain function of a ``DoctorContext``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..auth import OrgRequestError, OrgSession
-from ..errors import UsageError
+import requests
+
+from ..auth import HTTP_TIMEOUT, TOKEN_PATH, OrgRequestError, OrgSession, unreachable
+from ..errors import AuthError, OrgUnreachable, UsageError
 from ..settings import Settings, validate
+from .permsets import find_user, integration_permission_sets, missing_assignments
 from .soql import quote
 
-PASS, FAIL, WARN = "pass", "fail", "warn"
+PASS, FAIL, WARN, SKIP, NOT_RUN = "pass", "fail", "warn", "skip", "not-run"
+QUARANTINE_OBJECT = "JtelQuarantine__c"
+JTEL_OBJECTS = ("JtelCall__c", "JtelCallRow__c", "JtelQuarantine__c")
+# Salesforce Help, "Data and File Storage Allocations": most records count 2 KB of data storage.
+RECORD_STORAGE_KB = 2
+INTEGRATION_LICENSE = "Salesforce Integration"
+INTEGRATION_PROFILE = "Minimum Access - API Only Integrations"
 SETTINGS_TYPE = "JtelSettings__mdt"
 SETTINGS_RECORD = "Default"
 ECA_TYPE = "ExternalClientApplication"
@@ -43,6 +54,10 @@ class DoctorContext:
     source_dir: Path
     integration_user: str | None = None
     org_settings: dict[str, Any] = field(default_factory=dict)  # Settings keys read from the CMDT record
+    jtel_client_id: str | None = None  # the External Client App's consumer key, as configured in jtel
+    jtel_client_secret: str | None = field(default=None, repr=False)
+    jtel_token: str | None = field(default=None, repr=False)  # set by the client-credentials check
+    jtel_token_user_id: str | None = None
 
 
 def camel_to_key(field_name: str) -> str:
@@ -70,8 +85,9 @@ def check_api(ctx: DoctorContext) -> CheckResult:
             FAIL,
             f"{ctx.org.instance_url} answers (latest API {latest}) "
             f"but does not offer API {ctx.org.api_version}",
-            f"Set api_version in the settings (or --api-version) to one of {', '.join(offered[-3:])}.",
+            f"Leave --api-version out (the org's newest is used) or pass one of {', '.join(offered[-3:])}.",
         )
+    ctx.org.rest_json("GET", "limits")  # a call that needs the session: proves it is accepted
     return CheckResult(PASS, f"{ctx.org.instance_url}: API {ctx.org.api_version} (latest {latest})")
 
 
@@ -107,7 +123,7 @@ def check_settings_record(ctx: DoctorContext) -> CheckResult:
     known = {f.name for f in dataclasses.fields(Settings)}
     fields = sorted(f["name"] for f in describe.get("fields", []) if camel_to_key(f["name"]) in known)
     soql = (
-        f"SELECT DeveloperName, {', '.join(fields)} FROM {SETTINGS_TYPE} "
+        f"SELECT {', '.join(['DeveloperName', *fields])} FROM {SETTINGS_TYPE} "
         f"WHERE DeveloperName = {quote(SETTINGS_RECORD)}"
     )
     records = ctx.org.query(soql)
@@ -139,39 +155,223 @@ def check_settings_record(ctx: DoctorContext) -> CheckResult:
     return CheckResult(PASS, detail)
 
 
-def check_permission_set(ctx: DoctorContext) -> CheckResult:
-    name = ctx.settings.permission_set
-    sets = ctx.org.query(f"SELECT Id FROM PermissionSet WHERE Name = {quote(name)}")
-    if not sets:
-        return CheckResult(FAIL, f"{name} is not in the org", "Run `jtel-sf deploy`.")
+def check_permission_sets(ctx: DoctorContext) -> CheckResult:
+    names = integration_permission_sets(ctx.settings)
     if not ctx.integration_user:
+        sets = ctx.org.query(
+            f"SELECT Id, Name FROM PermissionSet WHERE Name IN ({', '.join(quote(n) for n in names)})"
+        )
+        absent = [n for n in names if n not in {r.get("Name") for r in sets}]
+        if absent:
+            return CheckResult(FAIL, f"{', '.join(absent)} not in the org", "Run `jtel-sf deploy`.")
         return CheckResult(
             WARN,
-            f"{name} present; assignment not checked",
+            f"{', '.join(names)} present; assignment not checked",
             "Pass --integration-user USERNAME (the External Client App's run-as user) to check it.",
         )
-    users = ctx.org.query(f"SELECT Id, IsActive FROM User WHERE Username = {quote(ctx.integration_user)}")
-    if not users:
+    user = find_user(ctx.org, ctx.integration_user)
+    if user is None:
+        return CheckResult(FAIL, f"no user {ctx.integration_user}", "Check --integration-user.")
+    absent, unassigned = missing_assignments(ctx.org, user, names)
+    if absent:
+        return CheckResult(FAIL, f"{', '.join(absent)} not in the org", "Run `jtel-sf deploy`.")
+    if unassigned:
         return CheckResult(
-            FAIL, f"{name} present; no user {ctx.integration_user}", "Check --integration-user."
+            FAIL,
+            f"{', '.join(unassigned)} not assigned to {ctx.integration_user}",
+            f"Run `jtel-sf deploy --assign-permset {ctx.integration_user}` "
+            "(assigns every one, idempotently).",
         )
-    assigned = ctx.org.query(
-        f"SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = {quote(users[0]['Id'])} "
-        f"AND PermissionSetId = {quote(sets[0]['Id'])}"
+    return CheckResult(PASS, f"{', '.join(names)} assigned to {ctx.integration_user}")
+
+
+def check_integration_user(ctx: DoctorContext) -> CheckResult:
+    """Licence and profile (Salesforce Help, "Give Integration Users API Only Access")."""
+    if not ctx.integration_user:
+        return CheckResult(SKIP, "not asked for", "Pass --integration-user USERNAME.")
+    user = find_user(ctx.org, ctx.integration_user)
+    if user is None:
+        return CheckResult(
+            FAIL, f"no user {ctx.integration_user}", "Create it: docs/admin-setup.md section 4."
+        )
+    if not user.active:
+        return CheckResult(FAIL, f"{ctx.integration_user} is inactive", "Activate the user.")
+    profile = user.record.get("Profile") or {}
+    licence = (profile.get("UserLicense") or {}).get("Name") or "?"
+    detail = f"{ctx.integration_user}: active, licence {licence}, profile {profile.get('Name') or '?'}"
+    if licence != INTEGRATION_LICENSE:
+        # licence and profile names can be translated in orgs whose language is not English: a warning
+        return CheckResult(
+            WARN,
+            detail,
+            f"Salesforce recommends the {INTEGRATION_LICENSE} licence with the profile "
+            f"'{INTEGRATION_PROFILE}' for an integration user (names shown in the org's language).",
+        )
+    return CheckResult(PASS, detail)
+
+
+def check_client_credentials(ctx: DoctorContext) -> CheckResult:
+    """The token call exactly as jtel makes it: POST <My Domain>/services/oauth2/token,
+    grant_type=client_credentials with the External Client App's consumer key and secret."""
+    if not (ctx.jtel_client_id and ctx.jtel_client_secret):
+        return CheckResult(
+            SKIP,
+            "not asked for",
+            "Pass --jtel-client-id/--jtel-client-secret (or JTEL_CLIENT_ID/JTEL_CLIENT_SECRET): "
+            "the consumer key "
+            "and secret configured in jtel.",
+        )
+    url = ctx.org.instance_url + TOKEN_PATH
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": ctx.jtel_client_id,
+        "client_secret": ctx.jtel_client_secret,
+    }
+    try:
+        response = requests.post(url, data=data, headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT)
+    except requests.RequestException as exc:
+        raise unreachable(url, exc, [ctx.jtel_client_secret]) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        code = str(body.get("error") or f"HTTP {response.status_code}")
+        description = str(body.get("error_description") or "")
+        fix = {
+            "invalid_grant": "In the External Client App's policies: enable the Client Credentials Flow "
+            "and set "
+            "its Run As user to the integration user (docs/admin-setup.md section 7).",
+            "invalid_client": "Copy the consumer key and secret again; a new app can take minutes to work.",
+            "invalid_client_id": "Copy the consumer key again.",
+            "unsupported_grant_type": "Use the My Domain URL, and enable the client credentials flow.",
+        }.get(code, "See docs/admin-setup.md section 14.")
+        return CheckResult(
+            FAIL, f"the org refused jtel's token request: {code} ({description})".replace(" ()", ""), fix
+        )
+    ctx.jtel_token = str(body["access_token"])
+    identity = str(body.get("id") or "")
+    ctx.jtel_token_user_id = identity.rsplit("/", 1)[-1] if identity else None
+    detail = "token issued"
+    if ctx.integration_user and ctx.jtel_token_user_id:
+        user = find_user(ctx.org, ctx.integration_user)
+        if user is not None and user.id[:15] != ctx.jtel_token_user_id[:15]:
+            return CheckResult(
+                FAIL,
+                f"token issued for user {ctx.jtel_token_user_id}, not for {ctx.integration_user}",
+                "Set the app's Run As user to the integration user.",
+            )
+        detail += f" for {ctx.integration_user}"
+    return CheckResult(PASS, detail)
+
+
+def check_endpoint_answers(ctx: DoctorContext) -> CheckResult:
+    """The endpoint, called with jtel's token, with a request that stores nothing: a GET, which the
+    resource does not define (Apex REST answers 405 for a method the class has no handler for)."""
+    if ctx.jtel_token is None:
+        return CheckResult(SKIP, "needs the client-credentials token (see the check above)")
+    url = f"{ctx.org.instance_url}/services/apexrest/{ctx.settings.url_path}"
+    try:
+        response = requests.get(
+            url, headers={"Authorization": f"Bearer {ctx.jtel_token}"}, timeout=HTTP_TIMEOUT
+        )
+    except requests.RequestException as exc:
+        raise unreachable(url, exc) from None
+    if response.status_code == 405:
+        return CheckResult(
+            PASS,
+            f"GET /services/apexrest/{ctx.settings.url_path} answered 405 as expected "
+            "(the class is reachable for jtel's user; nothing stored)",
+        )
+    text = response.text[:200]
+    fixes = {
+        401: "The token was refused: check the app's session policies.",
+        403: "Assign the integration permission sets (they grant the Apex class): "
+        "`jtel-sf deploy --assign-permset USER`.",
+        404: "Deploy the endpoint (`jtel-sf deploy`); the URL is case-sensitive.",
+    }
+    return CheckResult(
+        FAIL,
+        f"answered HTTP {response.status_code}: {text}",
+        fixes.get(response.status_code, "See section 14."),
     )
-    if not assigned:
+
+
+def check_activity_sharing(ctx: DoctorContext) -> CheckResult:
+    """The Task organisation-wide default (EntityDefinition.InternalSharingModel, Tooling API)."""
+    records = ctx.org.query(
+        "SELECT QualifiedApiName, InternalSharingModel FROM EntityDefinition WHERE QualifiedApiName = 'Task'",
+        tooling=True,
+    )
+    model = str(records[0].get("InternalSharingModel")) if records else ""
+    if not model:
+        return CheckResult(
+            NOT_RUN, "the org did not tell Task's sharing model", "Check Setup > Sharing Settings."
+        )
+    if model == "ControlledByParent":
+        return CheckResult(
+            PASS,
+            "Activities: Controlled by Parent - the integration user updates a call's Task only with Edit "
+            "on the "
+            "record it is linked to (JtelCallStatisticsRecordAccess + sharing)",
+        )
+    if model == "Private":
         return CheckResult(
             FAIL,
-            f"{name} present but not assigned to {ctx.integration_user}",
-            f"Run `jtel-sf deploy --assign-permset {ctx.integration_user}` or assign it in Setup > Users.",
+            "Activities: Private - the integration user cannot update Tasks owned by agents; later rows of a "
+            "call are refused (409 org_refused)",
+            "Set Activities to Controlled by Parent (docs/admin-setup.md section 6).",
         )
-    if not users[0].get("IsActive"):
+    return CheckResult(WARN, f"Activities: {model}", "See docs/admin-setup.md section 6.")
+
+
+def check_quarantine_backlog(ctx: DoctorContext) -> CheckResult:
+    body = ctx.org.rest_json(
+        "GET", "query", params={"q": f"SELECT COUNT() FROM {QUARANTINE_OBJECT} WHERE Status__c = 'New'"}
+    )
+    count = int(body.get("totalSize", 0))
+    if count:
         return CheckResult(
-            FAIL,
-            f"{name} assigned to {ctx.integration_user}, but the user is inactive",
-            "Activate the integration user.",
+            WARN, f"{count} quarantined request(s) waiting", "Review them: `jtel-sf quarantine list`."
         )
-    return CheckResult(PASS, f"{name} assigned to {ctx.integration_user}")
+    return CheckResult(PASS, "no quarantined request waiting")
+
+
+def check_api_usage(ctx: DoctorContext) -> CheckResult:
+    """Daily API requests against the org's limit (REST API "Limits": DailyApiRequests)."""
+    limits = ctx.org.rest_json("GET", "limits")
+    daily = limits.get("DailyApiRequests") or {}
+    maximum, remaining = int(daily.get("Max") or 0), int(daily.get("Remaining") or 0)
+    if not maximum:
+        return CheckResult(NOT_RUN, "the org reported no DailyApiRequests limit")
+    used = maximum - remaining
+    detail = f"{used} of {maximum} API requests used in the last 24 h ({100 * used / maximum:.0f}%)"
+    if remaining < maximum * 0.1:
+        return CheckResult(
+            FAIL if remaining <= 0 else WARN,
+            detail,
+            "Every jtel POST is one API request: buy more, or find who else uses them (API Usage report).",
+        )
+    return CheckResult(PASS, detail)
+
+
+def check_storage(ctx: DoctorContext) -> CheckResult:
+    """Records of the jtel objects (REST API "Record Count") and the org's data storage (Limits)."""
+    counts = ctx.org.rest_json("GET", "limits/recordCount", params={"sObjects": ",".join(JTEL_OBJECTS)})
+    by_name = {str(c.get("name")): int(c.get("count") or 0) for c in (counts or {}).get("sObjects", [])}
+    limits = ctx.org.rest_json("GET", "limits")
+    storage = limits.get("DataStorageMB") or {}
+    maximum, remaining = int(storage.get("Max") or 0), int(storage.get("Remaining") or 0)
+    records = sum(by_name.values())
+    jtel_mb = records * RECORD_STORAGE_KB / 1024
+    detail = (
+        ", ".join(f"{name} {by_name.get(name, 0)}" for name in JTEL_OBJECTS)
+        + f" records (about {jtel_mb:.1f} MB at 2 KB each); "
+        + f"org data storage {maximum - remaining} of {maximum} MB used"
+    )
+    if maximum and remaining < maximum * 0.1:
+        return CheckResult(WARN, detail, "Data storage is nearly full: archive or delete old jtel rows.")
+    return CheckResult(PASS, detail)
 
 
 def expected_ecas(source_dir: Path) -> list[str]:
@@ -306,37 +506,67 @@ CHECKS: tuple[tuple[str, Callable[[DoctorContext], CheckResult]], ...] = (
     ("API reachable", check_api),
     ("Endpoint class", check_endpoint_class),
     ("Settings record", check_settings_record),
-    ("Permission set", check_permission_set),
+    ("Permission sets", check_permission_sets),
+    ("Integration user", check_integration_user),
     ("External Client App", check_external_client_app),
+    ("Client credentials token", check_client_credentials),
+    ("Endpoint answers jtel", check_endpoint_answers),
+    ("Activity sharing", check_activity_sharing),
     ("Fallback owner", check_fallback_owner),
     ("Agent matching", check_agent_matching),
+    ("Quarantine backlog", check_quarantine_backlog),
+    ("Daily API usage", check_api_usage),
+    ("Storage", check_storage),
 )
+
+
+def _cause(exc: OrgRequestError) -> str:
+    """Name the real cause of an org error that kept a check from running."""
+    text = str(exc)
+    if exc.status == 403 or "INSUFFICIENT_ACCESS" in text or "FORBIDDEN" in text:
+        return f"permission: {text}"
+    if exc.status == 404 or "INVALID_TYPE" in text or "NOT_FOUND" in text or "INVALID_FIELD" in text:
+        return f"missing feature or object: {text}"
+    return text
 
 
 def run_doctor(
     ctx: DoctorContext, on_result: Callable[[CheckResult], None] | None = None
 ) -> list[CheckResult]:
-    """Run every check in order; an org error in one check fails that check, not the run.
-
-    An authentication error stops everything (exit 2): nothing can be checked without a session.
+    """Run every check in order. A check the org keeps from running is "not run" with its cause;
+    once the org cannot be reached at all, every remaining check is "not run" for that reason
+    (``OrgUnreachable`` is raised at the end, so the exit code says so too).
     """
     results: list[CheckResult] = []
+    lost: OrgUnreachable | None = None
     for name, check in CHECKS:
-        try:
-            result = check(ctx)
-        except OrgRequestError as exc:
-            result = CheckResult(
-                FAIL, str(exc), "Check that the user has API access and the needed permissions."
-            )
+        if lost is not None:
+            result = CheckResult(NOT_RUN, f"not run: {lost}")
+        else:
+            try:
+                result = check(ctx)
+            except OrgUnreachable as exc:
+                lost = exc
+                result = CheckResult(NOT_RUN, f"not run: {exc}", exc.hint or "")
+            except AuthError as exc:
+                result = CheckResult(NOT_RUN, f"not run: the org refused the session: {exc}", exc.hint or "")
+            except OrgRequestError as exc:
+                result = CheckResult(
+                    NOT_RUN,
+                    f"not run: {_cause(exc)}",
+                    "Check that the user has API access and the needed permissions.",
+                )
         result.name = name
         results.append(result)
         if on_result:
             on_result(result)
+    if lost is not None:
+        raise lost
     return results
 
 
 def render_result(result: CheckResult) -> list[str]:
-    mark = {PASS: "PASS", FAIL: "FAIL", WARN: "WARN"}[result.status]
+    mark = {PASS: "PASS", FAIL: "FAIL", WARN: "WARN", SKIP: "SKIP", NOT_RUN: "NOT RUN"}[result.status]
     lines = [f"{mark}  {result.name}: {result.detail}"]
     if result.fix and result.status != PASS:
         lines.append(f"      fix: {result.fix}")

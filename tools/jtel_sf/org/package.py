@@ -171,10 +171,21 @@ class DeployPackage:
         return segments[0].source, None
 
     def test_classes(self) -> list[str]:
-        """Every ``@IsTest`` class in the package, sorted."""
+        """The classes RunSpecifiedTests names: ``@IsTest`` classes with test methods, sorted."""
         return sorted(
             name for name, path in self.apex_sources.items() if is_test_class(path.read_text("utf-8"))
         )
+
+    def coverage_classes(self) -> list[str]:
+        """The classes the org measures coverage of: every class *not* annotated ``@IsTest`` (test
+        classes and test helpers alike are never measured: Apex Developer Guide, "Understanding
+        Code Coverage") that has executable code, sorted."""
+        names = []
+        for name, path in self.apex_sources.items():
+            source = path.read_text("utf-8")
+            if not is_test_annotated(source) and has_executable_code(source):
+                names.append(name)
+        return sorted(names)
 
 
 # Comments and string literals in one pass, so a quote inside a comment (or // inside a string)
@@ -351,13 +362,22 @@ class _Builder:
                 self.add_component("CustomObject", object_name, parent)
             for folder in sorted(self.objects[object_name], key=lambda f: OBJECT_CHILDREN[f][1]):
                 suffix, element, type_name = OBJECT_CHILDREN[folder]
-                for child in sorted(self.objects[object_name][folder], key=lambda p: p.name):
+                # the order the Salesforce CLI recomposes in: by name, case-insensitively (checked
+                # against `sf project convert source` by tests/test_sf_cli_convert.py)
+                cut = len(f".{suffix}{META}")
+                children = sorted(self.objects[object_name][folder], key=lambda p: p.name[:-cut].lower())
+                for child in children:
                     child_name = child.name[: -len(f".{suffix}{META}")]
                     _tag, body, start = _split_root(_read(child), child)
-                    opening = f"    <{element}>"
                     if "<fullName>" not in body:
-                        opening += f"<fullName>{escape(child_name)}</fullName>"
-                    self._append(out, segments, opening, body, f"</{element}>", child, start)
+                        # The sf CLI copies a decomposed child into the object file unchanged, so a
+                        # child without its own <fullName> deploys differently (or not at all) there.
+                        raise UsageError(
+                            f"{child}: no <fullName>{child_name}</fullName>",
+                            hint="Every decomposed child file (field, list view, compact layout, ...) must "
+                            "name itself; the Salesforce CLI does not add it.",
+                        )
+                    self._append(out, segments, f"    <{element}>", body, f"</{element}>", child, start)
                     self.add_component(type_name, f"{object_name}.{child_name}", child)
             out.append("</CustomObject>")
             self.package.files[zip_path] = ("\n".join(out) + "\n").encode("utf-8")

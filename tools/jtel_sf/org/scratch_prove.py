@@ -40,7 +40,6 @@ from ..settings import Settings
 SCIM_USERS = "/services/scim/v1/Users"
 INTEGRATION_LICENCE = "Salesforce Integration"
 INTEGRATION_PSL = "Salesforce API Integration"
-ADMIN_PERMISSION_SET = "JtelCallStatisticsAdmin"  # for admins, never for the integration user
 RECORD_ACCESS_PERMISSION_SET = "JtelCallStatisticsRecordAccess"
 _INTEGRATION_PATHS = ("/services/apexrest/", "/services/oauth2/userinfo")
 
@@ -86,15 +85,6 @@ class RoutingSession(requests.Session):
             headers["Authorization"] = self._integration
             kwargs["headers"] = headers
         return super().request(method, url, *args, **kwargs)
-
-
-def shipped_permission_sets(source_dir: Path) -> list[str]:
-    """The permission sets force-app ships for the integration user (all but the admin one)."""
-    names = sorted(
-        p.name.removesuffix(".permissionset-meta.xml")
-        for p in Path(source_dir).rglob("*.permissionset-meta.xml")
-    )
-    return [n for n in names if n != ADMIN_PERMISSION_SET]
 
 
 def _bearer(org: OrgSession) -> str:

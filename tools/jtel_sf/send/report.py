@@ -62,7 +62,9 @@ class FinalRows:
 
 
 class ReportWriter:
-    """Appends one JSON line per row; flush + fsync after each, so a kill loses at most the line in flight."""
+    """Appends one JSON line per row; flush + fsync after each answer (a row's, or a batch's rows), so
+    a kill loses at most the answer in flight (its rows are sent again on --resume and answered
+    ``duplicate``)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,13 @@ class ReportWriter:
         self._lock = threading.Lock()
 
     def write(self, entry: dict[str, Any]) -> None:
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        self.write_many([entry])
+
+    def write_many(self, entries: list[dict[str, Any]]) -> None:
+        """All lines of one answer (a batch's elements), then one flush + fsync."""
+        if not entries:
+            return
+        data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
         with self._lock:
             self._handle.write(data)
             self._handle.flush()

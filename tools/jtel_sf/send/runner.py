@@ -1,10 +1,19 @@
-"""The replay loop: read rows, route each call to one worker, post, retry, report, resume.
+"""The replay loop: route each call to one worker, post rows alone or in batches, retry, report.
 
-Rows of one call (same jtelStatisticsPartAID) always go to the same worker and are sent one after
-the other, so their order is kept; different calls run in parallel. Queues are bounded, so memory
-stays flat whatever the input size. Retry answers (503, 500, 423) and connection failures are
-retried with exponential backoff and full jitter up to ``max_retries``; 404 and 409 are final;
-a 401 gets a new token once.
+Rows of one call (same jtelStatisticsPartAID) always go to the same worker, which sends its
+batches one after the other, so the rows of a call arrive in file order: in the same batch in
+order, or in successive batches. Different calls run in parallel. Queues are bounded, so memory
+stays flat whatever the input size.
+
+A batch is a JSON array of up to ``batch_size`` rows (the endpoint takes up to 200, outcomes.json
+``maxBatchSize``); its answer has one result per element (docs/contract.md "Answers"), which is
+mapped back to the element's input line. Elements answered finally (written, duplicate,
+not_found, rejected) are reported at once; elements answered ``retry`` (or ``error``) are sent
+again, alone in a smaller batch, and a whole batch answered with a retry status (503, 500, 423)
+or lost to a connection failure is sent again, always with exponential backoff and full jitter up
+to ``max_retries`` rounds. A 413 halves the batch (the halves go in order). A 401 gets a new token
+once. With ``batch_size`` 1 every row is its own request with a plain JSON object, as jtel's
+daemon sends it.
 """
 
 from __future__ import annotations
@@ -13,9 +22,9 @@ import hashlib
 import json
 import queue
 import random
-import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +34,16 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from jtel_sf.contract import load_outcomes
-from jtel_sf.errors import AuthError, UsageError
+from jtel_sf.errors import AuthError
 
+from .contract import UNREADABLE
 from .report import FinalRows, ReportWriter
-from .source import SourceRow, read_rows
+from .source import SourceRow
 from .target import Target
 
 RETRY_HTTP = (500, 503, 423)
-QUEUE_DEPTH = 64
+QUEUE_DEPTH = 64  # rows waiting per worker
+DEFAULT_BATCH_SIZE = 200
 _STOP = object()
 
 
@@ -48,21 +59,27 @@ class SendOptions:
     resume: bool = False
     dry_run: bool = False
     input_format: str | None = None
+    progress: bool | None = None  # None: on a terminal only
     progress_interval: float = 1.0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    send_invalid: bool = False
+    max_api_share: float = 50.0  # percent of the org's remaining daily API requests
 
 
 @dataclass
 class Counts:
-    sent: int = 0
+    sent: int = 0  # rows with an answer (final or not) reported
     written: int = 0
     duplicate: int = 0
     not_found: int = 0
     rejected: int = 0
-    retried: int = 0
-    failed: int = 0
-    skipped: int = 0
-    parsed: int = 0
-    other: int = 0
+    retried: int = 0  # row re-sends
+    failed: int = 0  # rows without a final answer
+    skipped: int = 0  # rows already final in the report (--resume)
+    other: int = 0  # final answers outside the four row statuses (e.g. a line that was an array)
+    requests: int = 0  # HTTP requests to the endpoint
+    batches: int = 0  # of those, JSON arrays
+    halved: int = 0  # batches split in two after a 413
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -90,18 +107,20 @@ class Outcome:
 
 
 class RateLimiter:
+    """At most ``rate`` rows a second over all workers; a batch takes as many slots as it has rows."""
+
     def __init__(self, rate: float | None) -> None:
         self._interval = 1.0 / rate if rate else 0.0
         self._next = time.monotonic()
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, rows: int = 1) -> None:
         if not self._interval:
             return
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
-            self._next = slot + self._interval
+            self._next = slot + self._interval * rows
         if slot > now:
             time.sleep(slot - now)
 
@@ -111,19 +130,15 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     return rng.uniform(0, min(cap, base * (2 ** (attempt - 1))))
 
 
-def classify(http: int, text: bytes) -> Outcome:
-    """Turn an HTTP answer into the contract outcome (status, code, final, reason)."""
+def classify_answer(http: int, body: Any) -> Outcome:
+    """Turn an HTTP status and its decoded JSON body into the contract outcome."""
     outcomes = load_outcomes()
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
     if isinstance(body, dict) and isinstance(body.get("status"), str) and body["status"] in outcomes.statuses:
         status = body["status"]
         code = str(body.get("code", ""))
         final = bool(outcomes.statuses[status]["final"]) and http not in RETRY_HTTP
         reason = None
-        if status in ("not_found", "rejected", "error", "retry"):
+        if status in ("not_found", "rejected", "error", "retry", "too_large"):
             errors = body.get("errors") or []
             details = "; ".join(
                 f"{e.get('field') or 'body'}: {e.get('code')}" for e in errors if isinstance(e, dict)
@@ -136,57 +151,57 @@ def classify(http: int, text: bytes) -> Outcome:
     return Outcome(http, None, None, False, f"HTTP {http} without a contract answer{detail}")
 
 
-class Progress:
-    """A one-line status on stderr: rows/s and the counts, redrawn in place on a terminal."""
+def decode(text: bytes) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
-    def __init__(self, counts: Counts, lock: threading.Lock, interval: float, out: Any = None) -> None:
-        self.counts = counts
-        self.lock = lock
-        self.interval = interval
-        self.out = out or sys.stderr
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
-        self.started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="send-progress", daemon=True)
 
-    def line(self) -> str:
-        with self.lock:
-            c = Counts(**self.counts.as_dict())
-        seconds = max(time.monotonic() - self.started, 1e-9)
-        return (
-            f"{c.sent} rows, {c.sent / seconds:.1f} rows/s | written {c.written}, duplicate {c.duplicate}, "
-            f"not_found {c.not_found}, rejected {c.rejected}, retried {c.retried}, failed {c.failed}"
-            + (f", skipped {c.skipped}" if c.skipped else "")
-        )
+def classify(http: int, text: bytes) -> Outcome:
+    """Turn an HTTP answer (status and raw body) into the contract outcome."""
+    return classify_answer(http, decode(text))
 
-    def start(self) -> None:
-        if self.interval > 0:
-            self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval if self.tty else max(self.interval, 5.0)):
-            self._print()
+def worker_of(call_key: str, workers: int) -> int:
+    """The worker of a call: the same for every row of the call, spread evenly over the workers."""
+    return int.from_bytes(hashlib.blake2b(call_key.encode(), digest_size=4).digest(), "big") % workers
 
-    def _print(self, final: bool = False) -> None:
-        try:
-            if self.tty:
-                self.out.write("\r\x1b[K" + self.line() + ("\n" if final else ""))
-            else:
-                self.out.write(self.line() + "\n")
-            self.out.flush()
-        except (OSError, ValueError):
-            pass
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-            if self.tty:
-                self._print(final=True)
+@dataclass
+class Item:
+    """A row on its way: how often it was in a request and how often that was a re-send."""
+
+    row: SourceRow
+    attempts: int = 0
+    retries: int = 0
+
+
+@dataclass
+class Group:
+    """Rows sent in one request: ``array`` False means one row as a plain JSON object."""
+
+    items: list[Item]
+    array: bool
+
+
+@dataclass
+class Reply:
+    http: int | None
+    whole: Outcome  # the answer to the request as a whole
+    elements: list[Outcome] | None = None  # a batch answer: one outcome per element, in order
 
 
 class Sender:
-    def __init__(self, target: Target | None, options: SendOptions, *, out: Any = None) -> None:
+    def __init__(
+        self,
+        target: Target | None,
+        options: SendOptions,
+        *,
+        out: Any = None,
+        on_reply: Callable[[requests.Response], None] | None = None,
+        before_request: Callable[[], None] | None = None,
+    ) -> None:
         self.target = target
         self.options = options
         self.counts = Counts()
@@ -197,38 +212,53 @@ class Sender:
         self.limiter = RateLimiter(options.rate)
         self.report: ReportWriter | None = None
         self.out = out
+        self.on_reply = on_reply
+        self.before_request = before_request
+        self.started = time.monotonic()
 
     # -- bookkeeping -------------------------------------------------------------------------
-    def _count(self, outcome: Outcome, retries: int) -> None:
-        with self.lock:
-            self.counts.sent += 1
-            self.counts.retried += retries
-            if outcome.final and outcome.status in ("written", "duplicate", "not_found", "rejected"):
-                setattr(self.counts, outcome.status, getattr(self.counts, outcome.status) + 1)
-            elif outcome.final:
-                self.counts.other += 1
-            else:
-                self.counts.failed += 1
-                if len(self.failures) < 20:
-                    self.failures.append(outcome.reason or "failed")
-
-    def _record(self, row: SourceRow, outcome: Outcome, attempts: int) -> None:
-        if self.report is None:
+    def _finish(self, done: list[tuple[Item, Outcome]], batch: int | None) -> None:
+        """Report and count rows whose answer is known (final, or given up)."""
+        if not done:
             return
-        entry: dict[str, Any] = {
-            "file": row.file,
-            "line": row.line,
-            "rowKey": row.row_key,
-            "callId": row.call_key,
-            "http": outcome.http,
-            "status": outcome.status,
-            "code": outcome.code,
-            "final": outcome.final,
-            "attempts": attempts,
-        }
-        if outcome.reason:
-            entry["reason"] = outcome.reason
-        self.report.write(entry)
+        if self.report is not None:
+            entries = []
+            for item, outcome in done:
+                row = item.row
+                entry: dict[str, Any] = {
+                    "file": row.file,
+                    "line": row.line,
+                    "rowKey": row.row_key,
+                    "callId": row.call_key,
+                    "http": outcome.http,
+                    "status": outcome.status,
+                    "code": outcome.code,
+                    "final": outcome.final,
+                    "attempts": item.attempts,
+                }
+                if batch is not None:
+                    entry["batch"] = batch
+                if outcome.reason:
+                    entry["reason"] = outcome.reason
+                entries.append(entry)
+            try:
+                self.report.write_many(entries)
+            except OSError as exc:
+                self._fatal(f"cannot write the report: {exc.strerror or exc}")
+                return
+        with self.lock:
+            for item, outcome in done:
+                self.counts.sent += 1
+                self.counts.retried += item.retries
+                if outcome.final and outcome.status in ("written", "duplicate", "not_found", "rejected"):
+                    setattr(self.counts, outcome.status, getattr(self.counts, outcome.status) + 1)
+                elif outcome.final:
+                    self.counts.other += 1
+                else:
+                    self.counts.failed += 1
+                    if len(self.failures) < 20:
+                        where = f"line {item.row.line}: " if item.row.line else ""
+                        self.failures.append(where + (outcome.reason or "failed"))
 
     def _fatal(self, reason: str) -> None:
         with self.lock:
@@ -236,27 +266,45 @@ class Sender:
                 self.abort_reason = reason
         self.abort.set()
 
-    # -- sending -----------------------------------------------------------------------------
-    def _post(self, http: requests.Session, row: SourceRow, rng: random.Random) -> tuple[Outcome, int, int]:
-        """(outcome, attempts, retries) for one row."""
+    def stop(self, reason: str) -> None:
+        """Stop sending (the budget hook uses it): rows not answered yet are left for --resume."""
+        self._fatal(reason)
+
+    # -- one request -------------------------------------------------------------------------
+    def _request(self, http: requests.Session, group: Group) -> Reply:
         assert self.target is not None
-        attempts = retries = 0
+        if group.array:
+            data = b"[" + b",".join(item.row.body for item in group.items) + b"]"
+        else:
+            data = group.items[0].row.body
         renewed = False
         while True:
-            attempts += 1
+            if self.before_request is not None:
+                self.before_request()
+            if self.abort.is_set():
+                return Reply(None, Outcome(None, None, None, False, self.abort_reason or "stopped"))
             token = self.target.tokens.current()
-            self.limiter.wait()
+            self.limiter.wait(len(group.items))
+            for item in group.items:
+                item.attempts += 1
+            with self.lock:
+                self.counts.requests += 1
+                if group.array:
+                    self.counts.batches += 1
             try:
                 reply = http.post(
                     self.target.url,
-                    data=row.body,
+                    data=data,
                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                     timeout=self.options.timeout,
                 )
-                outcome = classify(reply.status_code, reply.content)
             except requests.RequestException as exc:
-                outcome = Outcome(None, None, None, False, f"connection failed: {type(exc).__name__}")
-            if outcome.http == 401:
+                return Reply(
+                    None, Outcome(None, None, None, False, f"connection failed: {type(exc).__name__}")
+                )
+            if self.on_reply is not None:
+                self.on_reply(reply)
+            if reply.status_code == 401:
                 if renewed:
                     raise AuthError("the endpoint answered 401 (INVALID_SESSION_ID) again after a new token")
                 if not self.target.tokens.can_renew:
@@ -265,67 +313,143 @@ class Sender:
                     )
                 self.target.tokens.renew(token)
                 renewed = True
+                for item in group.items:
+                    item.attempts -= 1  # the platform refused the token; the rows were not read
                 continue
-            transient = outcome.http is None or outcome.http in RETRY_HTTP
-            if not transient:
-                return outcome, attempts, retries
-            if retries >= self.options.max_retries or self.abort.is_set():
-                reason = (
-                    f"gave up after {attempts} attempts: {outcome.reason or outcome.code or outcome.http}"
+            body = decode(reply.content)
+            whole = classify_answer(reply.status_code, body)
+            if group.array and whole.status == "batch" and whole.final:
+                results = body.get("results") if isinstance(body, dict) else None
+                if isinstance(results, list) and len(results) == len(group.items):
+                    elements = []
+                    for result in results:
+                        if isinstance(result, dict) and isinstance(result.get("httpStatus"), int):
+                            elements.append(classify_answer(result["httpStatus"], result.get("body")))
+                        else:
+                            elements.append(
+                                Outcome(None, None, None, False, "a batch result without httpStatus")
+                            )
+                    return Reply(reply.status_code, whole, elements)
+                count = len(results) if isinstance(results, list) else 0
+                return Reply(
+                    reply.status_code,
+                    Outcome(
+                        reply.status_code,
+                        None,
+                        None,
+                        False,
+                        f"a batch answer with {count} results for {len(group.items)} rows",
+                    ),
                 )
-                return Outcome(outcome.http, outcome.status, outcome.code, False, reason), attempts, retries
-            retries += 1
-            time.sleep(backoff(retries, self.options.backoff_base, self.options.backoff_max, rng))
+            return Reply(reply.status_code, whole)
+
+    # -- one group, with retries and halving -------------------------------------------------
+    def _deliver(self, http: requests.Session, first: Group, rng: random.Random, batch: int) -> None:
+        work: deque[Group] = deque([first])
+        while work:
+            group = work.popleft()
+            rounds = 0
+            while group.items:
+                if self.abort.is_set():
+                    return  # not reported: --resume sends these rows again
+                reply = self._request(http, group)
+                if self.abort.is_set() and reply.http is None:
+                    return
+                if reply.http == 413 and group.array and len(group.items) > 1:
+                    half = len(group.items) // 2
+                    work.appendleft(Group(group.items[half:], True))
+                    work.appendleft(Group(group.items[:half], True))
+                    with self.lock:
+                        self.counts.halved += 1
+                    break
+                if reply.elements is not None:
+                    done = []
+                    again = []
+                    for item, outcome in zip(group.items, reply.elements, strict=True):
+                        if outcome.final:
+                            done.append((item, outcome))
+                        elif outcome.http is None or outcome.http in RETRY_HTTP:
+                            again.append((item, outcome))
+                        else:
+                            done.append((item, outcome))  # not final and not transient: give up at once
+                    self._finish(done, batch)
+                    pending = again
+                else:
+                    transient = reply.http is None or reply.http in RETRY_HTTP
+                    if not transient:
+                        self._finish([(item, reply.whole) for item in group.items], batch)
+                        break
+                    pending = [(item, reply.whole) for item in group.items]
+                if not pending:
+                    break
+                if rounds >= self.options.max_retries or self.abort.is_set():
+                    given_up = []
+                    for item, outcome in pending:
+                        reason = (
+                            f"gave up after {item.attempts} attempts: "
+                            f"{outcome.reason or outcome.code or outcome.http}"
+                        )
+                        given_up.append(
+                            (item, Outcome(outcome.http, outcome.status, outcome.code, False, reason))
+                        )
+                    if not self.abort.is_set():
+                        self._finish(given_up, batch)
+                    break
+                rounds += 1
+                for item, _ in pending:
+                    item.retries += 1
+                group = Group([item for item, _ in pending], group.array)
+                time.sleep(backoff(rounds, self.options.backoff_base, self.options.backoff_max, rng))
 
     def _worker(self, inbox: queue.Queue[Any], seed: int) -> None:
         http = requests.Session()
         http.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
         http.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=1))
         rng = random.Random(seed)
+        sequence = 0
         try:
             while True:
-                row = inbox.get()
-                if row is _STOP:
+                group = inbox.get()
+                if group is _STOP:
                     return
                 if self.abort.is_set():
                     continue  # drain: rows not sent are not reported, so --resume sends them
+                sequence += 1
                 try:
-                    outcome, attempts, retries = self._post(http, row, rng)
+                    self._deliver(http, group, rng, seed * 1_000_000_000 + sequence)
                 except AuthError as exc:
                     self._fatal(str(exc))
-                    continue
                 except Exception as exc:  # a bug must not hang the run: record and go on
-                    outcome, attempts, retries = Outcome(None, None, None, False, type(exc).__name__), 1, 0
-                try:
-                    self._record(row, outcome, attempts)
-                except OSError as exc:
-                    self._fatal(f"cannot write the report: {exc.strerror or exc}")
-                    continue
-                self._count(outcome, retries)
+                    outcome = Outcome(None, None, None, False, type(exc).__name__)
+                    self._finish([(item, outcome) for item in group.items], None)
         finally:
             http.close()
 
+    # -- the run -----------------------------------------------------------------------------
     def run(self, rows: Iterable[SourceRow], finals: FinalRows | None = None) -> SendResult:
-        started = time.monotonic()
-        progress = Progress(self.counts, self.lock, self.options.progress_interval, self.out)
-        if self.options.dry_run:
-            for row in rows:
-                with self.lock:
-                    if finals is not None and row.identity in finals:
-                        self.counts.skipped += 1
-                    else:
-                        self.counts.parsed += 1
-            return SendResult(self.counts, time.monotonic() - started)
+        """Send ``rows`` (already checked; the caller decides which kinds may go)."""
+        self.started = time.monotonic()
         workers = max(1, self.options.concurrency)
-        inboxes: list[queue.Queue[Any]] = [queue.Queue(maxsize=QUEUE_DEPTH) for _ in range(workers)]
+        size = max(1, self.options.batch_size)
+        depth = max(2, QUEUE_DEPTH // size)
+        inboxes: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in range(workers)]
         threads = [
             threading.Thread(target=self._worker, args=(inbox, index), name=f"send-{index}", daemon=True)
             for index, inbox in enumerate(inboxes)
         ]
         for thread in threads:
             thread.start()
-        progress.start()
+        pending: list[list[Item]] = [[] for _ in range(workers)]
         interrupted = False
+
+        def put(index: int, group: Group) -> None:
+            while not self.abort.is_set():
+                try:
+                    inboxes[index].put(group, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
         try:
             for row in rows:
                 if self.abort.is_set():
@@ -334,14 +458,17 @@ class Sender:
                     with self.lock:
                         self.counts.skipped += 1
                     continue
-                index = int.from_bytes(hashlib.blake2b(row.call_key.encode(), digest_size=4).digest(), "big")
-                inbox = inboxes[index % workers]
-                while not self.abort.is_set():
-                    try:
-                        inbox.put(row, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                index = worker_of(row.call_key, workers)
+                if size == 1 or row.kind == UNREADABLE:  # an unreadable line can only go alone, as it is
+                    put(index, Group([Item(row)], False))
+                    continue
+                pending[index].append(Item(row))
+                if len(pending[index]) >= size:
+                    put(index, Group(pending[index], True))
+                    pending[index] = []
+            for index, items in enumerate(pending):
+                if items:
+                    put(index, Group(items, True))
         except KeyboardInterrupt:
             interrupted = True
             self._fatal("interrupted")
@@ -355,46 +482,14 @@ class Sender:
                         continue
             for thread in threads:
                 thread.join()
-            progress.stop()
-        result = SendResult(self.counts, time.monotonic() - started, self.abort_reason, list(self.failures))
+        result = SendResult(
+            self.counts, time.monotonic() - self.started, self.abort_reason, list(self.failures)
+        )
         if interrupted:
             raise KeyboardInterrupt
         return result
 
 
-def check_options(options: SendOptions) -> None:
-    """Option mistakes, found before anything is started or sent."""
-    if options.resume and options.report is None:
-        raise UsageError("--resume needs --report FILE (the report of the run to resume)")
-    if options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    if options.report is not None and options.report.exists() and not options.resume and not options.dry_run:
-        raise UsageError(
-            f"report file exists: {options.report}",
-            hint="Use --resume to continue that run, or another file.",
-        )
-
-
-def run_send(
-    paths: list[Path],
-    target: Target | None,
-    options: SendOptions,
-    *,
-    out: Any = None,
-    echo: Callable[[str], Any] | None = None,
-) -> SendResult:
-    """Send every row of ``paths`` to ``target`` (see the module doc); ``target`` None: dry run only."""
-    check_options(options)
-    if target is None and not options.dry_run:
-        raise UsageError("nothing to send to")
-    finals = FinalRows.from_report(options.report) if (options.resume and options.report) else None
-    if finals is not None and echo is not None:
-        echo(f"Resuming: {len(finals)} rows already answered finally in {options.report}")
-    sender = Sender(target, options, out=out)
-    if options.report is not None and not options.dry_run:
-        sender.report = ReportWriter(options.report)
-    try:
-        return sender.run(read_rows(paths, options.input_format), finals)
-    finally:
-        if sender.report is not None:
-            sender.report.close()
+def plan_requests(rows_per_worker: list[int], batch_size: int) -> int:
+    """Requests a run makes without retries: per worker, its rows in batches of ``batch_size``."""
+    return sum(-(-rows // batch_size) for rows in rows_per_worker)

@@ -96,17 +96,28 @@ class Target:
     url: str
     tokens: TokenSource
     description: str
+    limits_url: str | None = None  # the org's Limits resource (REST API), where there is one
+
+
+def limits_url(base: str, api_version: str) -> str:
+    """``<base>/services/data/vXX.X/limits`` (REST API Developer Guide, Limits resource)."""
+    return f"{base.rstrip('/')}/services/data/v{api_version}/limits"
 
 
 def url_target(
-    url: str, access_token: str | None, client_id: str | None, client_secret: str | None
+    url: str,
+    access_token: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    api_version: str = "61.0",
 ) -> Target:
     base = base_of(url)
+    limits = limits_url(base, api_version)
     if client_id and client_secret:
         fetch = client_credentials_fetcher(base + TOKEN_PATH, client_id, client_secret)
-        return Target(url, TokenSource(access_token, fetch), f"{url} (client credentials)")
+        return Target(url, TokenSource(access_token, fetch), f"{url} (client credentials)", limits)
     if access_token:
-        return Target(url, TokenSource(access_token, None), f"{url} (access token)")
+        return Target(url, TokenSource(access_token, None), f"{url} (access token)", limits)
     raise UsageError(
         "--url needs --access-token or --client-id and --client-secret",
         hint="Tokens come from <base>/services/oauth2/token with the client credentials flow.",
