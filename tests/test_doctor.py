@@ -145,6 +145,7 @@ def test_every_named_check_passes_on_a_ready_org(
         "Quarantine backlog",
         "Daily API usage",
         "Storage",
+        "Retention job",
     ]
     assert checks["API reachable"] == f"PASS {fake.url}: API 68.0 (latest 68.0)"
     assert checks["Permission sets"] == (
@@ -161,6 +162,7 @@ def test_every_named_check_passes_on_a_ready_org(
     assert checks["Activity sharing"].startswith("PASS Activities: Controlled by Parent")
     assert checks["Daily API usage"] == "PASS 2000 of 100000 API requests used in the last 24 h (2%)"
     assert checks["Storage"].startswith("PASS JtelCall__c 0, JtelCallRow__c 0, JtelQuarantine__c 0 records")
+    assert checks["Retention job"].startswith("PASS 'jtel retention' scheduled (0 0 3 * * ?), next run")
     assert JTEL_SECRET not in out + err and fake.admin_token not in out + err
     # the endpoint check stored nothing: no POST reached the Apex REST resource
     assert not [r for r in fake.requests if r[0] == "POST" and r[1].startswith("/services/apexrest/")]
@@ -198,7 +200,7 @@ def test_each_failure_names_its_fix_and_exits_1(
     assert checks["Daily API usage"].startswith("WARN 99500 of 100000")
     assert "fix: Run `jtel-sf deploy --assign-permset" in out
     assert "fix: Review them: `jtel-sf quarantine list`." in out
-    assert "Error: 3 of 14 checks failed or could not run" in err
+    assert "Error: 3 of 15 checks failed or could not run" in err
 
 
 def test_client_credentials_without_the_policy_fails_with_invalid_grant(
@@ -499,3 +501,33 @@ def test_doctor_says_when_the_integration_user_cannot_read_the_match_field(
             f"SELECT PermissionsRead FROM FieldPermissions WHERE Field = 'User.{field_name}' "
             "AND Parent.Name = 'JtelCallStatisticsIntegration'"
         ]
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        ([], "WARN 'jtel retention' is not scheduled: rows are not deleted after 90 days"),
+        ([{"State": "ERROR"}], "FAIL 'jtel retention' is scheduled but will not run (state ERROR)"),
+        (
+            [{"State": "WAITING", "NextFireTime": "2026-12-02T02:00:00.000+0000"}],
+            "PASS 'jtel retention' scheduled",
+        ),
+    ],
+)
+def test_the_retention_job_is_found_by_its_schedule_name(
+    jtel_project: Path,
+    fake: FakeOrg,
+    capsys: pytest.CaptureFixture[str],
+    jobs: list[dict[str, Any]],
+    expected: str,
+) -> None:
+    fake.seed_jtel(INTEGRATION_USER, JTEL_ID, JTEL_SECRET)
+    fake.tables["CronTrigger"].clear()
+    for job in jobs:
+        fake.insert(
+            "CronTrigger",
+            {"CronJobDetail": {"Name": "jtel retention"}, "CronExpression": "0 0 3 * * ?", **job},
+        )
+    fake.insert("CronTrigger", {"CronJobDetail": {"Name": "someone else"}, "State": "WAITING"})
+    _code, out, err = invoke_cli(full(fake), capsys)
+    assert lines_by_check(out)["Retention job"].startswith(expected), out + err

@@ -59,3 +59,10 @@ def test_the_apex_job_uses_the_batch_size_the_doc_states() -> None:
     source = JOB.read_text(encoding="utf-8")
     match = re.search(r"static final Integer CALLS_PER_BATCH = (\d+);", source)
     assert match and int(match.group(1)) == storage.CALLS_PER_BATCH
+
+
+def test_doctor_looks_for_the_name_the_apex_schedules_under() -> None:
+    from jtel_sf.org.doctor import RETENTION_JOB_NAME
+
+    source = JOB.read_text(encoding="utf-8")
+    assert f"static final String JOB_NAME = '{RETENTION_JOB_NAME}';" in source

@@ -266,8 +266,11 @@ class FakeOrg:
         self.down_after: int | None = None  # go down once this many requests were answered
         self._ids = 0
         self.org_id = "00D5g000000FAKEAAA"
-        for name in ("User", "PermissionSet", "PermissionSetAssignment", "Organization"):
+        # CronTrigger: scheduled Apex jobs, CronJobDetail.Name the name System.schedule gave
+        # (Object Reference, CronTrigger and CronJobDetail); empty until a test schedules one.
+        for name in ("User", "PermissionSet", "PermissionSetAssignment", "Organization", "CronTrigger"):
             self.tables[name] = []
+        self.fields["CronTrigger"] = {"Id", "State", "NextFireTime", "CronExpression", "CronJobDetail"}
         for name in (
             "ApexClass",
             "ApexCodeCoverageAggregate",
@@ -386,6 +389,16 @@ class FakeOrg:
             "EntityDefinition",
             {"QualifiedApiName": "Task", "InternalSharingModel": self.activity_access},
             tooling=True,
+        )
+        # the retention job, scheduled as docs/storage.md says (System.schedule names the CronJobDetail)
+        self.insert(
+            "CronTrigger",
+            {
+                "CronJobDetail": {"Name": "jtel retention"},
+                "State": "WAITING",
+                "CronExpression": "0 0 3 * * ?",
+                "NextFireTime": "2026-12-02T02:00:00.000+0000",
+            },
         )
         self.add_client(client_id, client_secret, run_as=integration_user)
         agent = self.add_user("agent@acme.example", profile="Standard User", license="Salesforce")

@@ -26,6 +26,14 @@ QUARANTINE_OBJECT = "JtelQuarantine__c"
 JTEL_OBJECTS = ("JtelCall__c", "JtelCallRow__c", "JtelQuarantine__c")
 # Salesforce Help, "Data and File Storage Allocations": most records count 2 KB of data storage.
 RECORD_STORAGE_KB = 2
+# JtelRetentionSchedule.JOB_NAME in force-app (tests/test_storage.py keeps the two equal)
+RETENTION_JOB_NAME = "jtel retention"
+RETENTION_SCHEDULE_LINE = (
+    "System.schedule(JtelRetentionSchedule.JOB_NAME, JtelRetentionSchedule.DAILY_AT_3,"
+    " new JtelRetentionSchedule());"
+)
+# CronTrigger.State values that mean the job will run again (Object Reference, CronTrigger)
+_LIVE_CRON_STATES = frozenset({"WAITING", "ACQUIRED", "EXECUTING"})
 INTEGRATION_LICENSE = "Salesforce Integration"
 INTEGRATION_PROFILE = "Minimum Access - API Only Integrations"
 SETTINGS_TYPE = "JtelSettings__mdt"
@@ -370,8 +378,45 @@ def check_storage(ctx: DoctorContext) -> CheckResult:
         + f"org data storage {maximum - remaining} of {maximum} MB used"
     )
     if maximum and remaining < maximum * 0.1:
-        return CheckResult(WARN, detail, "Data storage is nearly full: archive or delete old jtel rows.")
+        return CheckResult(
+            WARN,
+            detail,
+            "Data storage is nearly full: schedule the retention job or lower row_retention_days"
+            " (docs/storage.md).",
+        )
     return CheckResult(PASS, detail)
+
+
+def check_retention_job(ctx: DoctorContext) -> CheckResult:
+    """Is JtelRetentionSchedule scheduled (CronTrigger by its CronJobDetail.Name, Object Reference)?"""
+    days = int(_effective(ctx, "row_retention_days"))
+    soql = (
+        "SELECT Id, State, NextFireTime, CronExpression FROM CronTrigger"
+        f" WHERE CronJobDetail.Name = {quote(RETENTION_JOB_NAME)}"
+    )
+    jobs = ctx.org.query(soql)
+    live = [j for j in jobs if str(j.get("State")) in _LIVE_CRON_STATES]
+    if live:
+        job = live[0]
+        when = f"next run {job.get('NextFireTime')}" if job.get("NextFireTime") else "running"
+        retention = f"rows kept {days} days" if days else "rows kept forever (row_retention_days = 0)"
+        cron = job.get("CronExpression")
+        return CheckResult(PASS, f"'{RETENTION_JOB_NAME}' scheduled ({cron}), {when}; {retention}")
+    if jobs:
+        state = ", ".join(sorted({str(j.get("State")) for j in jobs}))
+        return CheckResult(
+            FAIL,
+            f"'{RETENTION_JOB_NAME}' is scheduled but will not run (state {state})",
+            "Delete it under Setup > Scheduled Jobs and schedule it again: " + RETENTION_SCHEDULE_LINE,
+        )
+    if days == 0:
+        return CheckResult(WARN, "no retention job, and rows are kept forever: storage grows with every call")
+    return CheckResult(
+        WARN,
+        f"'{RETENTION_JOB_NAME}' is not scheduled: rows are not deleted after {days} days, storage grows",
+        "As an admin holding JtelCallStatisticsRetention, run in Execute Anonymous: "
+        + RETENTION_SCHEDULE_LINE,
+    )
 
 
 def expected_ecas(source_dir: Path) -> list[str]:
@@ -517,6 +562,7 @@ CHECKS: tuple[tuple[str, Callable[[DoctorContext], CheckResult]], ...] = (
     ("Quarantine backlog", check_quarantine_backlog),
     ("Daily API usage", check_api_usage),
     ("Storage", check_storage),
+    ("Retention job", check_retention_job),
 )
 
 
