@@ -16,7 +16,7 @@ import pytest
 
 from jtel_sf.contract import load_outcomes
 from jtel_sf.engine.answers import Answer
-from jtel_sf.engine.body import parse_body
+from jtel_sf.engine.call_statistics_service import handle
 from jtel_sf.local.store import FAULT_ORG_REFUSAL, QUARANTINE, Store
 from jtel_sf.settings import Settings
 
@@ -44,9 +44,9 @@ def store(tmp_path: Path) -> Store:
 
 
 def send(store: Store, body: dict[str, Any]) -> Answer:
-    raw = json.dumps(body).encode()
-    parsed = parse_body(raw)
-    return store.process_element(raw, parsed.elements[0], SETTINGS)
+    """As serve runs the engine: the service over the store, one transaction a request."""
+    with store.transaction():
+        return handle(json.dumps(body).encode(), store, SETTINGS)
 
 
 def quarantined(store: Store, answer: Answer) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def test_an_unexpected_failure_keeps_its_text_in_quarantine_and_is_answered_agai
 
     body = row(3)
     with monkeypatch.context() as patch:
-        patch.setattr(store, "write_row", explode)
+        patch.setattr(store, "insert_rows", explode)
         first = send(store, body)
     assert (first.http, first.code) == (409, "unexpected_error")
     assert first.body["errors"] == [

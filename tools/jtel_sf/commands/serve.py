@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,28 +15,13 @@ from ..settings import Settings
 EXAMPLES = [
     ("jtel-sf serve", "on 127.0.0.1:8765, credentials generated and printed"),
     ("jtel-sf serve --port 0 --json", "a free port; URLs and credentials as JSON when ready"),
+    (
+        "jtel-sf serve --tls --ready-file /tmp/jtel.json",
+        "HTTPS with a generated CA; connection details in a file",
+    ),
     ("jtel-sf serve --simulate lock-timeout", "answer every valid row 503, to test jtel's resend"),
 ]
 EXIT_CODES = {0: "stopped with Ctrl-C or SIGTERM", 2: "bad options or settings, or the port is taken"}
-# The lines run_serve prints when it is ready -> the keys of the --json result.
-_READY_LABELS = {
-    "jtel-sf local endpoint": "baseUrl",
-    "endpoint": "endpointUrl",
-    "token URL": "tokenUrl",
-    "database": "database",
-    "simulating": "simulating",
-    "client id": "clientId",
-    "client secret": "clientSecret",
-}
-
-
-def _ready_fields(lines: list[str]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in lines:
-        label, sep, value = line.strip().partition(":")
-        if sep and label in _READY_LABELS:
-            fields[_READY_LABELS[label]] = value.strip().split("  (")[0]
-    return fields
 
 
 @click.command(epilog=command_epilog(EXAMPLES, EXIT_CODES))
@@ -63,6 +48,25 @@ def _ready_fields(lines: list[str]) -> dict[str, str]:
     help="Answer every valid row as the org would on a row lock timeout (503 retry) or a validation "
     "rule (409 org_refused, quarantined): to check how jtel's daemon handles them.",
 )
+@click.option(
+    "--tls", is_flag=True, help="HTTPS with a certificate generated at start-up (its CA's path is printed)."
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="HTTPS with this certificate (PEM).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key of --tls-cert.",
+)
+@click.option(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Once listening, write URL, token URL, client id and secret and CA path there as JSON (mode 0600); "
+    "removed on stop.",
+)
 @json_option
 @settings_option
 def serve(
@@ -73,42 +77,38 @@ def serve(
     client_secret: str | None,
     quiet: bool,
     simulate: str | None,
+    tls: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    ready_file: Path | None,
     as_json: bool,
     settings: Settings,
 ) -> None:
     """Run the local endpoint: the writeCallStatistics contract on this machine, with a real database.
 
     Answers like an org with the endpoint deployed: OAuth client-credentials token, the Apex REST
-    endpoint and the REST resources contract-test uses. Without --client-id/--client-secret it
-    generates credentials for this run and prints them with the base URL (stderr; with --json
-    also as one JSON document on stdout as soon as it listens).
+    endpoint and the REST resources Salesforce clients use, and a status page at /. Without
+    --client-id/--client-secret it generates credentials for this run and prints them with the base
+    URL (stderr; with --json also as one JSON document on stdout as soon as it listens).
     """
-    lines: list[str] = []
-    ready = threading.Event()
 
-    def echo(text: str) -> None:
-        lines.append(text)
-        click.echo(text, err=True)
+    def announce(document: dict[str, Any]) -> None:
+        output.emit(document)
+        output.flush()
 
-    def announce() -> None:
-        if ready.wait() and lines:
-            output.emit(_ready_fields(lines))
-            output.flush()
-
-    if as_json:
-        threading.Thread(target=announce, name="jtel-sf-serve-ready", daemon=True).start()
-    try:
-        run_serve(
-            host=host,
-            port=port,
-            db_path=db_path,
-            client_id=client_id,
-            client_secret=client_secret,
-            settings=settings,
-            echo=echo,
-            quiet=quiet,
-            fault={"lock-timeout": "lockTimeout", "org-refusal": "orgRefusal"}.get(simulate or ""),
-            ready=ready,
-        )
-    finally:
-        ready.set()  # failed before it was ready: let the announcer end (it finds nothing to announce)
+    run_serve(
+        host=host,
+        port=port,
+        db_path=db_path,
+        client_id=client_id,
+        client_secret=client_secret,
+        settings=settings,
+        echo=lambda text: click.echo(text, err=True),
+        quiet=quiet,
+        fault={"lock-timeout": "lockTimeout", "org-refusal": "orgRefusal"}.get(simulate or ""),
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        ready_file=ready_file,
+        announce=announce if as_json else None,
+    )

@@ -1,6 +1,14 @@
-"""Pure reference implementation of the writeCallStatistics contract (docs/contract.md).
+"""The writeCallStatistics service in Python (docs/contract.md), module for Apex class:
 
-No I/O: the local endpoint (``jtel_sf.local``) and ``send`` build on these functions.
+- ``call_statistics_service`` JtelCallStatisticsService: ``handle(raw, storage, settings)``
+- ``write_pass`` JtelWritePass, ``row_builder`` JtelRowBuilder (+ JtelUserSelector's rules),
+  ``call_updater`` JtelCallUpdater, ``rollup`` JtelCallRollup/JtelCallTask/JtelRowOrder,
+  ``quarantine_writer`` JtelQuarantineWriter, ``row_answers`` JtelRowAnswers, ``answers`` JtelAnswer
+- ``payload_parser`` JtelPayloadParser, ``body`` JtelRowReader (the reading rules), ``time`` JtelLocalTime
+- ``storage`` the selectors and DML as an interface; ``memory`` an in-memory storage for tests.
+
+No I/O of its own: the local endpoint (``jtel_sf.local``: HTTP and SQLite storage) and ``send``
+build on it.
 """
 
 from .answers import Answer, answer, batch_answer, is_final

@@ -262,7 +262,8 @@ def normalised_text(spec: FieldSpec, value: Value) -> str:
 def row_key(values: dict[str, Value]) -> str:
     """Lowercase hex SHA-256 of ``name=value`` lines in field-spec order (no trailing newline)."""
     text = "\n".join(f"{spec.name}={normalised_text(spec, values.get(spec.name))}" for spec in load_fields())
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # As Apex's Blob.valueOf (Java's UTF-8 encoder): a lone surrogate (JSON "\ud800") becomes "?".
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
 
 
 def body_key(raw: bytes) -> str:

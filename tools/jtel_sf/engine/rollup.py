@@ -7,6 +7,7 @@ Task's field values.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ LINKED = "Linked"
 UNLINKED = "Unlinked"
 NO_RECORD = "NoRecord"
 JOIN = "; "
-TEXT_LIMIT = 255
+TEXT_LIMIT = load_outcomes().max_string_length  # the call's Text(255) fields (outcomes.json)
 LEG_FIELDS = (
     "AcdAgentGroupsName",
     "AgentUID",
@@ -51,27 +52,45 @@ class CallRow:
     def get(self, name: str) -> object:
         return self.row.values.get(name)
 
+    # A stored row is read again on every write of its call: its keys are computed once per zone.
+    def leg_key(self, time_zone: str) -> tuple[object, ...]:
+        """The leg's values, date-times as the stored instants (whole seconds), as the Apex compares them."""
+        cache: dict[str, tuple[object, ...]] = self.__dict__.setdefault("_leg_keys", {})
+        found = cache.get(time_zone)
+        if found is None:
+            found = cache[time_zone] = tuple(_stored_value(self.get(name), time_zone) for name in LEG_FIELDS)
+        return found
+
+    def order_key(self, time_zone: str) -> tuple[object, ...]:
+        cache: dict[str, tuple[object, ...]] = self.__dict__.setdefault("_order_keys", {})
+        found = cache.get(time_zone)
+        if found is None:
+            parts: list[object] = []
+            for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
+                moment = _instant(self.get(name), time_zone)
+                parts.extend((moment is None, moment.timestamp() if moment else 0.0))
+            code = self.get("TransactionCodeExportKey")
+            parts.extend((code is None, code or ""))
+            parts.append(self.row_key)
+            found = cache[time_zone] = tuple(parts)
+        return found
+
+
+@functools.lru_cache(maxsize=65536)
+def _stored(value: datetime, time_zone: str) -> datetime:
+    return stored_instant(value, time_zone)  # a zone lookup per value: cached, the roll-up asks often
+
 
 def _instant(value: object, time_zone: str) -> datetime | None:
     """The stored instant (whole seconds), as the roll-up reads it back in the org."""
-    return stored_instant(value, time_zone) if isinstance(value, datetime) else None
+    return _stored(value, time_zone) if isinstance(value, datetime) else None
 
 
 def canonical_order(rows: Iterable[CallRow], time_zone: str) -> list[CallRow]:
     """dtCallAlert, dtCallConnect, dtCallStart ascending (absent last), TransactionCodeExportKey
     (absent last), then RowKey."""
 
-    def key(item: CallRow) -> tuple[object, ...]:
-        parts: list[object] = []
-        for name in ("dtCallAlert", "dtCallConnect", "dtCallStart"):
-            moment = _instant(item.get(name), time_zone)
-            parts.extend((moment is None, moment.timestamp() if moment else 0.0))
-        code = item.get("TransactionCodeExportKey")
-        parts.extend((code is None, code or ""))
-        parts.append(item.row_key)
-        return tuple(parts)
-
-    return sorted(rows, key=key)
+    return sorted(rows, key=lambda item: item.order_key(time_zone))
 
 
 def legs(ordered: Sequence[CallRow], time_zone: str) -> list[CallRow]:
@@ -80,24 +99,24 @@ def legs(ordered: Sequence[CallRow], time_zone: str) -> list[CallRow]:
     seen: set[tuple[object, ...]] = set()
     result = []
     for item in ordered:
-        leg = tuple(_stored(item.get(name), time_zone) for name in LEG_FIELDS)
+        leg = item.leg_key(time_zone)
         if leg not in seen:
             seen.add(leg)
             result.append(item)
     return result
 
 
-def _stored(value: object, time_zone: str) -> object:
-    return stored_instant(value, time_zone) if isinstance(value, datetime) else value
+def _stored_value(value: object, time_zone: str) -> object:
+    return _stored(value, time_zone) if isinstance(value, datetime) else value
 
 
 def _distinct(ordered: Sequence[CallRow], name: str) -> list[str]:
-    values: list[str] = []
+    values: dict[str, None] = {}  # insertion-ordered set: linear, not quadratic, in the rows
     for item in ordered:
         value = item.get(name)
-        if value is not None and str(value) not in values:
-            values.append(str(value))
-    return values
+        if value is not None:
+            values.setdefault(str(value), None)
+    return list(values)
 
 
 def _first(ordered: Sequence[CallRow], name: str) -> object:

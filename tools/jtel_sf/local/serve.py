@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -13,6 +16,41 @@ from jtel_sf.settings import Settings
 
 from .server import LocalServer
 from .store import default_db_path
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def connection_info(server: LocalServer) -> dict[str, Any]:
+    """What a client needs to connect: the ready file's and ``--json``'s document."""
+    return {
+        "baseUrl": server.base_url,
+        "endpointUrl": server.endpoint_url,
+        "tokenUrl": server.token_url,
+        "clientId": server.client_id,
+        "clientSecret": server.client_secret,
+        "caPath": None if server.ca_path is None else str(server.ca_path),
+        "database": str(server.db_path),
+    }
+
+
+def write_private_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` readable by its owner only (it holds the client secret),
+    atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(partial, path)
 
 
 def run_serve(
@@ -28,10 +66,17 @@ def run_serve(
     fault: str | None = None,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    ready_file: Path | None = None,
+    announce: Callable[[dict[str, Any]], Any] | None = None,
+    tls: bool = False,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     """Serve until Ctrl-C / SIGTERM (or ``stop`` is set). Prints the base URL, database and credentials."""
     if (client_id is None) != (client_secret is None):
         raise UsageError("give both --client-id and --client-secret, or neither (then they are generated)")
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("give both --tls-cert and --tls-key, or neither")
     path = db_path or default_db_path()
     server = LocalServer(
         host=host,
@@ -42,6 +87,9 @@ def run_serve(
         settings=settings,
         quiet=quiet,
         fault=fault,
+        tls=tls or tls_cert is not None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     try:
         server.bind()
@@ -49,9 +97,16 @@ def run_serve(
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     generated = client_id is None
     echo(f"jtel-sf local endpoint: {server.base_url}")
+    if not is_loopback(host):
+        echo(
+            f"  WARNING:       listening on {host}, not loopback: anyone who can reach this address can get "
+            "a token with the printed credentials and read or write the local database."
+        )
     echo(f"  endpoint:      {server.endpoint_url}")
     echo(f"  token URL:     {server.token_url}  (grant_type=client_credentials)")
     echo(f"  database:      {server.db_path}")
+    if server.ca_path is not None:
+        echo(f"  CA:            {server.ca_path}  (trust it: REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)")
     if fault is not None:
         echo(f"  simulating:    {fault} for every valid row (switch with POST /jtel-sf/test-hook)")
     if generated:
@@ -60,9 +115,14 @@ def run_serve(
         echo(f"  client secret: {server.client_secret}  (generated for this run)")
     else:
         echo(f"  client id:     {server.client_id}  (secret as given)")
-    echo("Press Ctrl-C to stop.")
     stop = stop or threading.Event()
     server.start()
+    if ready_file is not None:
+        write_private_json(ready_file, connection_info(server))
+        echo(f"  ready file:    {ready_file}")
+    if announce is not None:
+        announce(connection_info(server))
+    echo("Press Ctrl-C to stop.")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -75,6 +135,8 @@ def run_serve(
         pass
     finally:
         server.stop()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         echo("Stopped.")

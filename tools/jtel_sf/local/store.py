@@ -10,35 +10,41 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jtel_sf.contract import load_fields, load_outcomes
+from jtel_sf.contract import load_fields
 from jtel_sf.engine import body as body_mod
-from jtel_sf.engine.answers import Answer, answer
-from jtel_sf.engine.body import FieldError, Invalid, Row
+from jtel_sf.engine.body import Row
 from jtel_sf.engine.ids import make_id, to_18
-from jtel_sf.engine.rollup import (
-    LINKED,
-    NO_RECORD,
-    UNLINKED,
-    CallRow,
-    choose_owner,
-    roll_up,
-    task_values,
-    wants_task,
+from jtel_sf.engine.quarantine_writer import stored_errors
+from jtel_sf.engine.rollup import CallRow
+from jtel_sf.engine.storage import (
+    CALL,
+    FAULT_LOCK_TIMEOUT,
+    FAULT_ORG_REFUSAL,
+    FAULTS,
+    KEY_SEPARATOR,
+    PURGED_AT_FIELD,
+    PURGED_KEYS_FIELD,
+    QUARANTINE,
+    ROW,
+    SIMULATED_REFUSAL,
+    HeldBody,
+    NewRow,
+    Refusal,
+    StoredCall,
+    StoredRow,
+    Transient,
 )
-from jtel_sf.engine.time import format_instant, stored_instant
-from jtel_sf.settings import Settings
+from jtel_sf.engine.time import format_instant
 
-CALL = "JtelCall__c"
-ROW = "JtelCallRow__c"
-QUARANTINE = "JtelQuarantine__c"
 KEY_PREFIXES = {
     "Account": "001",
     "Contact": "003",
@@ -53,13 +59,7 @@ KEY_PREFIXES = {
 }
 TYPES_BY_PREFIX = {prefix: sobject for sobject, prefix in KEY_PREFIXES.items()}
 EXTERNAL_ID_FIELDS = {CALL: "CallKey__c", ROW: "RowKey__c", QUARANTINE: "BodyKey__c"}
-WHO_TYPES = frozenset({"Contact", "Lead"})
-NOT_ACTIVITY_ENABLED = frozenset({"User", "Task", "Organization", ROW, QUARANTINE, CALL})
 REQUIRED_ON_CREATE = {"Contact": ("LastName",), "Lead": ("LastName", "Company"), "Account": ("Name",)}
-RAW_LIMIT = 131072
-ERRORS_LIMIT = 32768
-DETAIL_LIMIT = 8000  # the platform's text kept per error, so that the errors fit Errors__c as whole JSON
-NUMBER_FIELDS = ("TalkTimeSeconds__c", "AgentsTriedCount__c", "ResultCode__c", "RowCount__c", "LegCount__c")
 AGENT_MATCH_FIELDS = ("CommunityNickname", "FederationIdentifier", "Alias", "EmployeeNumber", "Username")
 
 _SCHEMA = """
@@ -81,45 +81,40 @@ CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 """
 
 
-FAULT_LOCK_TIMEOUT = "lockTimeout"
-FAULT_ORG_REFUSAL = "orgRefusal"
-FAULTS = (FAULT_LOCK_TIMEOUT, FAULT_ORG_REFUSAL)
-SIMULATED_REFUSAL = "FIELD_CUSTOM_VALIDATION_EXCEPTION"  # what a validation rule reports
-
-
-def _stored_errors(text: str | None) -> list[dict[str, Any]]:
-    """The errors kept on a quarantine record; none when the text was cut and is no JSON array."""
-    try:
-        errors = json.loads(text or "[]")
-    except ValueError:
-        return []
-    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-
-
-def _for_jtel(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Errors as answered: without the platform's ``detail``, which only the quarantine keeps."""
-    return [{key: value for key, value in error.items() if key != "detail"} for error in errors]
+ROW_CACHE_SIZE = 20000
+CLOSED_QUARANTINE_STATUSES = ("Reprocessed", "Discarded")
+__all__ = ["FAULTS", "Busy", "DuplicateValue", "RequiredFieldMissing", "Store"]
 
 
 class Busy(Exception):
     """The database stayed locked longer than the busy timeout."""
 
 
-class CallArchived(Exception):
-    """A row never seen before for a call whose rows retention deleted (docs/contract.md, Retention)."""
+class DuplicateValue(Exception):
+    """A second record with the same External ID value (Salesforce's DUPLICATE_VALUE)."""
 
-
-# Retention (docs/contract.md, Retention; Apex JtelRetentionService): the call keeps its deleted rows' keys.
-PURGED_KEYS_FIELD = "PurgedRowKeys__c"
-PURGED_AT_FIELD = "RowsPurged__c"
-KEY_SEPARATOR = "\n"
-CLOSED_QUARANTINE_STATUSES = ("Reprocessed", "Discarded")
+    def __init__(self, field: str, existing_id: str) -> None:
+        super().__init__(field)
+        self.field = field
+        self.existing_id = existing_id
 
 
 class RequiredFieldMissing(Exception):
     def __init__(self, fields: list[str]) -> None:
         super().__init__(", ".join(fields))
         self.fields = fields
+
+
+def create_private(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only, before SQLite opens it.
+
+    SQLite gives the -wal and -shm files the database file's permissions, so they are 0600 too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with suppress(OSError):  # an existing file of another owner stays as it is
+        os.chmod(path, 0o600)
 
 
 def default_db_path() -> Path:
@@ -138,16 +133,25 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class Store:
-    """Thread-safe: one SQLite connection per thread, WAL journal."""
+    """Thread-safe SQLite storage, WAL journal.
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+    The HTTP server borrows one connection per request from a small pool (:meth:`session`), so
+    the number of open files does not grow with the number of TCP connections. Code outside a
+    session (tests, the command line) gets one connection per thread, closed by :meth:`close`.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, pool_size: int = 8) -> None:
         self.fault: str | None = None  # a simulated org-only outcome (see simulate)
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._pool_free = threading.BoundedSemaphore(pool_size)
+        self._pooled: list[sqlite3.Connection] = []
+        self._row_cache: dict[tuple[str, str], StoredRow] = {}
+        create_private(self.path)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as cur:
@@ -160,25 +164,66 @@ class Store:
         self.running_user_id = str(self._meta(conn.cursor(), "running_user_id"))
 
     # -- connections and transactions -------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = self._open()
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Borrow a pooled connection for this thread while the block runs (one request).
+
+        Raises :class:`Busy` when every pooled connection stays in use longer than the busy timeout.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        if not self._pool_free.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise Busy("every database connection is in use")
+        try:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                conn = self._open()
+                with self._lock:
+                    self._pooled.append(conn)
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+                if conn.in_transaction:  # never hand on a connection inside a transaction
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                self._pool.put(conn)
+        finally:
+            self._pool_free.release()
+
+    def open_connections(self) -> int:
+        """Connections open now (pooled and per-thread): what the tests watch for leaks."""
+        with self._lock:
+            return len(self._connections) + len(self._pooled)
+
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            for conn in self._connections + self._pooled:
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
+            self._pooled.clear()
+        self._pool = queue.LifoQueue()
         self._local = threading.local()
 
     @contextmanager
@@ -261,7 +306,39 @@ class Store:
         if missing:
             raise RequiredFieldMissing(missing)
         with self.transaction() as cur:
+            ext_field = EXTERNAL_ID_FIELDS.get(sobject)
+            if ext_field and fields.get(ext_field) is not None:
+                existing = cur.execute(
+                    "SELECT id FROM records WHERE sobject = ? AND ext_key = ?", (sobject, fields[ext_field])
+                ).fetchone()
+                if existing is not None:
+                    raise DuplicateValue(ext_field, str(existing[0]))
             return self._insert(cur, sobject, dict(fields))
+
+    def update(self, record_id: str, sobject: str, fields: dict[str, Any]) -> bool:
+        """sObject PATCH: False when no such record. An External ID value taken by another record
+        raises :class:`DuplicateValue`."""
+        full = to_18(record_id)
+        if full is None:
+            return False
+        with self.transaction() as cur:
+            found = cur.execute(
+                "SELECT id FROM records WHERE id15 = ? AND sobject = ?", (full[:15], sobject)
+            ).fetchone()
+            if found is None:
+                return False
+            ext_field = EXTERNAL_ID_FIELDS.get(sobject)
+            if ext_field and ext_field in fields:
+                other = cur.execute(
+                    "SELECT id FROM records WHERE sobject = ? AND ext_key = ? AND id != ?",
+                    (sobject, fields[ext_field], found[0]),
+                ).fetchone()
+                if other is not None:
+                    raise DuplicateValue(ext_field, str(other[0]))
+                cur.execute("UPDATE records SET ext_key = ? WHERE id = ?", (fields[ext_field], found[0]))
+            self._update(cur, str(found[0]), fields)
+        self._forget_rows()
+        return True
 
     def get(self, record_id: str, sobject: str | None = None) -> tuple[str, dict[str, Any]] | None:
         full = to_18(record_id)
@@ -306,6 +383,7 @@ class Store:
                 return False
             cur.execute("DELETE FROM records WHERE parent_id = ?", (found[0],))
             cur.execute("DELETE FROM records WHERE id = ?", (found[0],))
+        self._forget_rows()
         return True
 
     def count(self, sobject: str) -> int:
@@ -317,6 +395,19 @@ class Store:
         rows = (
             self._conn()
             .execute("SELECT fields FROM records WHERE sobject = ? ORDER BY rowid", (sobject,))
+            .fetchall()
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    def recent(self, sobject: str, limit: int) -> list[dict[str, Any]]:
+        """The records of a type changed last, newest first (the status page)."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT fields FROM records WHERE sobject = ? "
+                "ORDER BY json_extract(fields, '$.LastModifiedDate') DESC, rowid DESC LIMIT ?",
+                (sobject, limit),
+            )
             .fetchall()
         )
         return [json.loads(r[0]) for r in rows]
@@ -368,136 +459,46 @@ class Store:
             ids.append(self._insert(cur, "User", fields))
         cur.execute("INSERT INTO meta (key, value) VALUES ('running_user_id', ?)", (ids[0],))
 
-    # -- the endpoint ------------------------------------------------------------------------
-    def quarantine(
-        self,
-        raw: bytes,
-        invalid_text: str,
-        errors: list[dict[str, Any]],
-        code: str,
-        http: int,
-        call_id: str | None,
-    ) -> None:
-        key = body_mod.body_key(raw)
-        with self.transaction() as cur:
-            row = cur.execute(
-                "SELECT id, fields FROM records WHERE sobject = ? AND ext_key = ?", (QUARANTINE, key)
-            ).fetchone()
-            if row is not None:
-                current = json.loads(row[1])
-                self._update(
-                    cur,
-                    row[0],
-                    {
-                        "Attempts__c": float(current.get("Attempts__c") or 0) + 1,
-                        "LastReceived__c": now_instant(),
-                    },
-                )
-                return
-            errors_text = json.dumps(errors, ensure_ascii=False)
-            self._insert(
-                cur,
-                QUARANTINE,
-                {
-                    "BodyKey__c": key,
-                    "RawBody__c": invalid_text[:RAW_LIMIT],
-                    "BodyTruncated__c": len(invalid_text) > RAW_LIMIT,
-                    "Errors__c": errors_text[:ERRORS_LIMIT],
-                    "ErrorCode__c": code,
-                    "Reason__c": code,
-                    "HttpStatus__c": float(http),
-                    "StatisticsPartAID__c": call_id,
-                    "Status__c": "New",
-                    "Attempts__c": 1.0,
-                    "LastReceived__c": now_instant(),
-                    "ReprocessResult__c": None,
-                },
-            )
+    # -- the Storage interface of the engine (jtel_sf.engine.storage) ------------------------
+    # The service runs inside transaction() (BEGIN IMMEDIATE: writers serialize, so the org's
+    # row locks and lost races cannot happen here; a lock is simulated with ``fault``).
+    def savepoint(self) -> object:
+        number = getattr(self._local, "savepoints", 0) + 1
+        self._local.savepoints = number
+        name = f"sp{number}"
+        self._conn().execute(f"SAVEPOINT {name}")
+        return name
 
-    def reject(self, raw: bytes, invalid: Invalid, settings: Settings) -> Answer:
-        """409 invalid_payload, with the body quarantined."""
-        result = answer("invalid_payload", settings, call_id=invalid.call_id, errors=invalid.errors)
-        self.quarantine(
-            raw,
-            invalid.raw,
-            [e.as_dict() for e in invalid.errors],
-            "invalid_payload",
-            result.http,
-            None if invalid.call_id is None else str(invalid.call_id),
-        )
-        result.body["quarantineKey"] = body_mod.body_key(raw)
+    def rollback(self, savepoint: object) -> None:
+        self._conn().execute(f"ROLLBACK TO {savepoint}")
+
+    def _by_ext_keys(self, sobject: str, keys: Iterable[str]) -> list[tuple[str, str, str | None]]:
+        wanted = list(dict.fromkeys(keys))
+        found: list[tuple[str, str, str | None]] = []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found += (
+                self._conn()
+                .execute(
+                    f"SELECT id, fields, internal FROM records WHERE sobject = ? AND ext_key IN ({marks})",
+                    (sobject, *part),
+                )
+                .fetchall()
+            )
+        return found
+
+    def lock_calls(self, call_keys: Iterable[str]) -> dict[str, StoredCall]:
+        if self.fault == FAULT_LOCK_TIMEOUT:
+            raise Transient("locked", "simulated lock timeout")
+        result = {}
+        for record_id, fields_text, _ in self._by_ext_keys(CALL, call_keys):
+            fields = json.loads(fields_text)
+            result[str(fields["CallKey__c"])] = StoredCall(record_id, str(fields["CallKey__c"]), fields)
         return result
 
-    def _link(
-        self, cur: sqlite3.Cursor, salesforce_id: str | None
-    ) -> tuple[str, str, str | None, str | None]:
-        """(answer code, link status, record Id (18), record type)."""
-        if salesforce_id is None:
-            return "ok_no_record", NO_RECORD, None, None
-        full = to_18(salesforce_id)
-        if full is None:
-            return "invalid_record_id", UNLINKED, None, None
-        # As in the org: the key prefix names the type; a type that cannot hold activities is
-        # answered before any lookup, an unknown prefix is a record nobody can see.
-        sobject = TYPES_BY_PREFIX.get(full[:3])
-        if sobject is None:
-            return "record_not_found", UNLINKED, None, None
-        if sobject in NOT_ACTIVITY_ENABLED:
-            return "record_not_activity_enabled", UNLINKED, None, None
-        found = cur.execute("SELECT id, sobject, fields FROM records WHERE id15 = ?", (full[:15],)).fetchone()
-        if found is None:
-            return "record_not_found", UNLINKED, None, None
-        if found[1] == "Lead" and json.loads(found[2]).get("IsConverted"):
-            # As in the org: a converted Lead takes no new activity (docs/contract.md "Answers").
-            return "record_not_activity_enabled", UNLINKED, None, None
-        return "ok", LINKED, str(found[0]), str(found[1])
-
     @staticmethod
-    def _can_own_tasks(user: dict[str, Any]) -> bool:
-        """Only active users with UserType Standard can own a Task (a seeded user without a type is one)."""
-        return bool(user.get("IsActive")) and user.get("UserType", "Standard") == "Standard"
-
-    def _task_owners(self, cur: sqlite3.Cursor) -> frozenset[str]:
-        users = (json.loads(f) for (f,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User'"))
-        return frozenset(str(user["Id"]) for user in users if self._can_own_tasks(user))
-
-    def _match_agent(self, cur: sqlite3.Cursor, agent_uid: str | None, settings: Settings) -> str | None:
-        if agent_uid is None:
-            return None
-        for (fields_text,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User' ORDER BY rowid"):
-            user = json.loads(fields_text)
-            if self._can_own_tasks(user) and user.get(settings.agent_match_field) == agent_uid:
-                return str(user["Id"])
-        return None
-
-    def _fallback_owner(self, cur: sqlite3.Cursor, settings: Settings) -> str | None:
-        if not settings.fallback_owner_username:
-            return None
-        for (fields_text,) in cur.execute("SELECT fields FROM records WHERE sobject = 'User'"):
-            user = json.loads(fields_text)
-            if self._can_own_tasks(user) and user.get("Username") == settings.fallback_owner_username:
-                return str(user["Id"])
-        return None
-
-    @staticmethod
-    def _row_fields(row: Row, time_zone: str) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        for spec in load_fields():
-            value = row.values.get(spec.name)
-            if value is None:
-                fields[spec.field] = None
-            elif spec.kind == "datetime":
-                fields[spec.field] = format_instant(stored_instant(value, time_zone))  # type: ignore[arg-type]
-            elif spec.kind == "integer":
-                fields[spec.field] = float(value)  # type: ignore[arg-type]
-            elif spec.kind == "salesforceId":
-                fields[spec.field] = value
-            else:
-                fields[spec.field] = value
-        return fields
-
-    @staticmethod
-    def _stored_row(internal: dict[str, Any]) -> CallRow:
+    def _stored_row(record_id: str, fields: dict[str, Any], internal: dict[str, Any]) -> StoredRow:
         values: dict[str, Any] = {}
         for spec in load_fields():
             value = internal["values"].get(spec.name)
@@ -505,173 +506,141 @@ class Store:
                 value = body_mod.parse_local_datetime(value)
             values[spec.name] = value
         row = Row(values=values, row_key=internal["rowKey"], raw="")
-        return CallRow(row=row, link_status=internal["linkStatus"], agent_user_id=internal.get("agentUserId"))
+        call_row = CallRow(
+            row=row, link_status=internal["linkStatus"], agent_user_id=internal.get("agentUserId")
+        )
+        return StoredRow(
+            id=record_id,
+            call_id=str(fields["Call__c"]),
+            row_key=str(internal["rowKey"]),
+            outcome=str(fields.get("Outcome__c")),
+            answer_code=str(fields.get("AnswerCode__c")),
+            call_row=call_row,
+            record_id=internal.get("recordId"),
+            record_type=internal.get("recordType"),
+        )
 
-    def write_row(self, row: Row, settings: Settings) -> Answer:
-        """Store one valid row, roll its call up and keep the call's Task; the contract's answer."""
-        tz = settings.time_zone
-        call_key = str(row.call_id)
-        with self.transaction() as cur:
-            existing = cur.execute(
-                "SELECT fields FROM records WHERE sobject = ? AND ext_key = ?", (ROW, row.row_key)
-            ).fetchone()
-            if existing is not None:
-                stored = json.loads(existing[0])
-                code = "already_stored" if stored.get("Outcome__c") == "written" else stored["AnswerCode__c"]
-                return answer(code, settings, call_id=call_key, row_key=row.row_key)
-            frozen = cur.execute(
-                "SELECT fields FROM records WHERE sobject = ? AND ext_key = ?", (CALL, call_key)
-            ).fetchone()
-            frozen_fields = json.loads(frozen[0]) if frozen else {}
-            if frozen_fields.get(PURGED_AT_FIELD):
-                kept = (frozen_fields.get(PURGED_KEYS_FIELD) or "").split(KEY_SEPARATOR)
-                if row.row_key in kept:
-                    return answer("already_stored", settings, call_id=call_key, row_key=row.row_key)
-                raise CallArchived(call_key)
-            code, link_status, record_id, record_type = self._link(cur, row.get("SalesForceID"))  # type: ignore[arg-type]
-            agent_user_id = self._match_agent(cur, row.get("AgentUID"), settings)  # type: ignore[arg-type]
-            call = cur.execute(
-                "SELECT id FROM records WHERE sobject = ? AND ext_key = ?", (CALL, call_key)
-            ).fetchone()
-            call_id = (
-                str(call[0]) if call else self._insert(cur, CALL, {"Name": call_key, "CallKey__c": call_key})
+    def _read_row(self, record_id: str, fields_text: str, internal_text: str | None) -> StoredRow:
+        found = self._stored_row(record_id, json.loads(fields_text), json.loads(internal_text or "{}"))
+        self._remember(found)
+        return found
+
+    def _remember(self, row: StoredRow) -> None:
+        with self._lock:
+            if len(self._row_cache) >= ROW_CACHE_SIZE:
+                self._row_cache.clear()
+            self._row_cache[(row.id, row.row_key)] = row
+
+    def _forget_rows(self) -> None:
+        with self._lock:
+            self._row_cache.clear()
+
+    def rows_by_key(self, row_keys: Iterable[str]) -> dict[str, StoredRow]:
+        result = {}
+        for record_id, fields_text, internal_text in self._by_ext_keys(ROW, row_keys):
+            row = self._read_row(record_id, fields_text, internal_text)
+            result[row.row_key] = row
+        return result
+
+    def rows_of_calls(self, call_ids: Iterable[str]) -> dict[str, list[StoredRow]]:
+        """Every row of each call. A row is parsed once and kept by (Id, RowKey__c): the roll-up reads
+        all rows of a call on every write of it, and stored rows do not change (a REST update or
+        delete empties the cache)."""
+        result: dict[str, list[StoredRow]] = {}
+        conn = self._conn()
+        for call_id in dict.fromkeys(call_ids):
+            keys = conn.execute(
+                "SELECT id, ext_key FROM records WHERE parent_id = ? AND sobject = ? ORDER BY rowid",
+                (call_id, ROW),
+            ).fetchall()
+            with self._lock:
+                known = {key: self._row_cache.get(key) for key in keys}
+            missing = [key[0] for key, row in known.items() if row is None]
+            for start in range(0, len(missing), 500):
+                part = missing[start : start + 500]
+                found = conn.execute(
+                    f"SELECT id, fields, internal FROM records WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+                for record_id, fields_text, internal_text in found:
+                    row = self._read_row(record_id, fields_text, internal_text)
+                    known[(row.id, row.row_key)] = row
+            result[call_id] = [row for row in known.values() if row is not None]
+        return result
+
+    def type_of(self, record_id: str) -> str | None:
+        return TYPES_BY_PREFIX.get(record_id[:3])
+
+    def visible_records(self, record_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        result = {}
+        for record_id in record_ids:
+            found = (
+                self._conn()
+                .execute("SELECT id, sobject, fields FROM records WHERE id15 = ?", (record_id[:15],))
+                .fetchone()
             )
+            if found is not None:
+                result[record_id] = (str(found[1]), json.loads(found[2]))
+        return result
+
+    def users(self) -> list[dict[str, Any]]:
+        return self.all("User")
+
+    def held_bodies(self, body_keys: Iterable[str]) -> dict[str, HeldBody]:
+        result = {}
+        for _, fields_text, _ in self._by_ext_keys(QUARANTINE, body_keys):
+            f = json.loads(fields_text)
+            result[str(f["BodyKey__c"])] = HeldBody(
+                body_key=str(f["BodyKey__c"]),
+                status=str(f.get("Status__c")),
+                reason=str(f.get("Reason__c")),
+                error_code=f.get("ErrorCode__c"),
+                errors=stored_errors(f.get("Errors__c")),
+                attempts=float(f.get("Attempts__c") or 1),
+            )
+        return result
+
+    def insert_call(self, call_key: str, fields: dict[str, Any]) -> StoredCall:
+        cur = self._conn().cursor()
+        record_id = self._insert(cur, CALL, fields)
+        return StoredCall(record_id, call_key, {"Id": record_id, **fields})
+
+    def insert_rows(self, rows: list[NewRow]) -> list[Refusal | None]:
+        if self.fault == FAULT_ORG_REFUSAL:
+            return [Refusal(SIMULATED_REFUSAL, "Simulated validation rule") for _ in rows]
+        cur = self._conn().cursor()
+        for row in rows:
+            call_row = row.call_row
             values = {
                 spec.name: (
                     body_mod.format_local(v)  # type: ignore[arg-type]
-                    if (v := row.values.get(spec.name)) is not None and spec.kind == "datetime"
+                    if (v := call_row.row.values.get(spec.name)) is not None and spec.kind == "datetime"
                     else v
                 )
                 for spec in load_fields()
             }
             internal = {
                 "values": values,
-                "rowKey": row.row_key,
-                "linkStatus": link_status,
-                "agentUserId": agent_user_id,
-                "recordId": record_id,
-                "recordType": record_type,
+                "rowKey": call_row.row_key,
+                "linkStatus": call_row.link_status,
+                "agentUserId": call_row.agent_user_id,
+                "recordId": row.record_id,
+                "recordType": row.record_type,
             }
-            outcome = "written" if code in ("ok", "ok_no_record") else "not_found"
-            fields = {
-                "Call__c": call_id,
-                "RowKey__c": row.row_key,
-                **self._row_fields(row, tz),
-                "RawPayload__c": row.raw[:RAW_LIMIT],
-                "Outcome__c": outcome,
-                "AnswerCode__c": code,
-                "LinkStatus__c": link_status,
-                "AgentUser__c": agent_user_id,
-                "AgentMapped__c": agent_user_id is not None,
-            }
-            self._insert(cur, ROW, fields, parent_id=call_id, internal=internal)
-            self._roll_up(cur, call_id, settings)
-            return answer(code, settings, call_id=call_key, row_key=row.row_key)
+            self._insert(cur, ROW, row.fields, parent_id=row.call_id, internal=internal)
+        return [None for _ in rows]
 
-    def _roll_up(self, cur: sqlite3.Cursor, call_id: str, settings: Settings) -> None:
-        tz = settings.time_zone
-        stored = cur.execute(
-            "SELECT internal FROM records WHERE parent_id = ? AND sobject = ?", (call_id, ROW)
-        ).fetchall()
-        internals = [json.loads(s[0]) for s in stored]
-        rows = [self._stored_row(i) for i in internals]
-        owners = self._task_owners(cur)
-        call = roll_up(rows, tz, owners.__contains__)
-        current = json.loads(cur.execute("SELECT fields FROM records WHERE id = ?", (call_id,)).fetchone()[0])
-        task_id = current.get("TaskId__c")
-        if wants_task(call, settings):
-            record_id = str(call["SalesforceRecordId__c"])
-            linked = next(
-                i
-                for i in sorted(internals, key=lambda i: i["rowKey"])
-                if i.get("recordId") and to_18(record_id) == i["recordId"]
-            )
-            fallback = self._fallback_owner(cur, settings)
-            owner = choose_owner(rows, call, tz, fallback, self.running_user_id, owners.__contains__)
-            task = task_values(
-                rows,
-                call,
-                settings,
-                record_id=linked["recordId"],
-                record_is_who=linked["recordType"] in WHO_TYPES,
-                owner_id=owner,
-            )
-            if task_id:
-                self._update(cur, task_id, task)
-            else:
-                task_id = self._insert(cur, "Task", {**task, "IsClosed": True})
-        call["TaskId__c"] = task_id
-        for name in NUMBER_FIELDS:  # Number(18,0) fields read back as 120.0 from the REST API
-            if call.get(name) is not None:
-                call[name] = float(call[name])  # type: ignore[arg-type]
-        self._update(cur, call_id, call)
+    def update_call(self, call: StoredCall) -> None:
+        self._update(self._conn().cursor(), call.id, call.fields)
 
-    def process_element(self, raw: bytes, element: Row | Invalid, settings: Settings) -> Answer:
-        """One object (the body or an array element) as if sent alone."""
-        try:
-            if isinstance(element, Invalid):
-                return self.reject(raw, element, settings)
-            simulated = self.simulate(raw, element, settings)
-            if simulated is not None:
-                return simulated
-            return self.write_row(element, settings)
-        except CallArchived:
-            return self.archived(raw, element, settings)  # type: ignore[arg-type]
-        except Busy:
-            return answer("busy", settings, message="The local database is busy; resend later.")
-        except Exception as exc:  # the contract: unexpected failures are quarantined
-            return self.unexpected(raw, exc, settings)
+    def task_exists(self, task_id: str) -> bool:
+        return self.get(task_id, "Task") is not None
 
-    def simulate(self, raw: bytes, row: Row, settings: Settings) -> Answer | None:
-        """The answers given before a row is written: a body still held in quarantine gets its first
-        answer again (outcomes.json ``heldOnResend``: org_refused and unexpected_error, as in Apex),
-        and the org-only outcomes on request (``fault``): a lock timeout answers retry/locked and
-        stores nothing; an org refusal (as a validation rule would) answers 409 org_refused and
-        quarantines the body."""
-        call_key = str(row.call_id)
-        if self.fault == FAULT_LOCK_TIMEOUT:
-            return answer("locked", settings, call_id=call_key, row_key=row.row_key)
-        key = body_mod.body_key(raw)
-        held = self.get_by_external_id(QUARANTINE, "BodyKey__c", key)
-        is_held = (
-            held is not None
-            and held.get("Status__c") == "New"
-            and held.get("Reason__c") in load_outcomes().held_codes
-        )
-        if not is_held and self.fault != FAULT_ORG_REFUSAL:
-            return None
-        with self.transaction() as cur:
-            stored = cur.execute(
-                "SELECT 1 FROM records WHERE sobject = ? AND ext_key = ?", (ROW, row.row_key)
-            ).fetchone()
-        if stored is not None:
-            return None  # a row stored before is a resend: write_row answers it
-        if is_held:
-            assert held is not None
-            code = str(held.get("ErrorCode__c") or held.get("Reason__c"))
-            errors = _stored_errors(held.get("Errors__c"))
-        else:
-            code = "org_refused"
-            errors = [
-                {
-                    "field": None,
-                    "code": SIMULATED_REFUSAL,
-                    "message": load_outcomes().error_message(code),
-                    "detail": "Simulated validation rule",
-                }
-            ]
-        result = answer(code, settings, call_id=call_key, row_key=row.row_key, errors=_for_jtel(errors))
-        self.quarantine(raw, row.raw, errors, code, result.http, call_key)
-        result.body["quarantineKey"] = key
-        return result
+    def insert_task(self, fields: dict[str, Any]) -> str:
+        return self._insert(self._conn().cursor(), "Task", fields)
 
-    def archived(self, raw: bytes, row: Row, settings: Settings) -> Answer:
-        """409 call_archived for a new row of a frozen call, with the body quarantined."""
-        call_key = str(row.call_id)
-        result = answer("call_archived", settings, call_id=call_key, row_key=row.row_key)
-        self.quarantine(raw, row.raw, [], "call_archived", result.http, call_key)
-        result.body["quarantineKey"] = body_mod.body_key(raw)
-        return result
+    def update_task(self, task_id: str, fields: dict[str, Any]) -> None:
+        self._update(self._conn().cursor(), task_id, fields)
 
     # -- retention ------------------------------------------------------------------------------
     def purge_rows(self, *, ended_before: str | None = None, call_keys: list[str] | None = None) -> int:
@@ -699,6 +668,7 @@ class Store:
                 self._update(cur, call_id, {PURGED_AT_FIELD: now_instant(), PURGED_KEYS_FIELD: keys})
                 cur.executemany("DELETE FROM records WHERE id = ?", [(row_id,) for row_id, _ in rows])
                 deleted += len(rows)
+        self._forget_rows()
         return deleted
 
     def purge_quarantine(self, changed_before: str) -> int:
@@ -715,22 +685,13 @@ class Store:
             cur.executemany("DELETE FROM records WHERE id = ?", [(record_id,) for record_id in doomed])
         return len(doomed)
 
-    def unexpected(self, raw: bytes, exc: BaseException, settings: Settings) -> Answer:
-        # The exception's text may name internals: jtel gets a generic message, the quarantine
-        # record keeps the detail (docs/contract.md "Answers").
-        code = "unexpected_error"
-        error = FieldError(None, type(exc).__name__, load_outcomes().error_message(code))
-        result = answer(code, settings, errors=[error])
-        try:
-            self.quarantine(
-                raw,
-                body_mod.decode_raw(raw),
-                [{**error.as_dict(), "detail": str(exc)[:DETAIL_LIMIT]}],
-                "unexpected_error",
-                result.http,
-                None,
-            )
-        except Exception:
-            return answer("quarantine_failed", settings)
-        result.body["quarantineKey"] = body_mod.body_key(raw)
-        return result
+    def upsert_quarantine(self, records: list[dict[str, Any]]) -> None:
+        cur = self._conn().cursor()
+        for record in records:
+            existing = cur.execute(
+                "SELECT id FROM records WHERE sobject = ? AND ext_key = ?", (QUARANTINE, record["BodyKey__c"])
+            ).fetchone()
+            if existing is None:
+                self._insert(cur, QUARANTINE, record)
+            else:
+                self._update(cur, str(existing[0]), record)

