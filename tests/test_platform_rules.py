@@ -66,11 +66,7 @@ def reported(findings: list[Finding], path: Path, rule: str) -> list[int]:
 
 def test_shipped_project_passes_the_rulebook(toolchain_root: Path, tmp_path: Path) -> None:
     findings = run_rules(copy_project(tmp_path), toolchain_root)
-    # Known until issue 9 point 7 lands (helper i9gov): JtelTestData looks the profile up by Name.
-    remaining = [
-        f for f in findings if not (f.rule == "profile-by-name" and f.path.endswith("JtelTestData.cls"))
-    ]
-    assert remaining == [], [f.format() for f in remaining]
+    assert findings == [], [f.format() for f in findings]
 
 
 def test_every_limit_names_its_source() -> None:
@@ -314,6 +310,29 @@ def test_profile_lookups_by_name_are_reported_in_any_apex(toolchain_root: Path, 
     )
     findings = run_rules(project, toolchain_root)
     assert reported(findings, path, "profile-by-name") == [6, 7, 8]
+
+
+def test_a_locking_query_that_sorts_is_reported(toolchain_root: Path, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    path = project / "force-app/main/default/classes/PlantedLock.cls"
+    path.write_text(
+        "/** @description planted */\npublic with sharing class PlantedLock {\n"
+        "  // [SELECT Id FROM Account ORDER BY Name FOR UPDATE] in a comment is no query\n"
+        "  public List<Account> locked() {\n"
+        "    List<Account> a = [SELECT Id FROM Account WHERE Name != null ORDER BY Name FOR UPDATE];\n"
+        "    List<Account> b = Database.query('SELECT Id FROM Account ORDER BY Name FOR UPDATE');\n"
+        "    List<Account> c = [SELECT Id, (SELECT Id FROM Contacts) FROM Account FOR UPDATE];\n"
+        "    List<Account> d = [SELECT Id FROM Account ORDER BY Name LIMIT 5];\n"
+        "    return a;\n"
+        "  }\n}\n",
+        encoding="utf-8",
+    )
+    (project / "force-app/main/default/classes/PlantedLock.cls-meta.xml").write_text(
+        (project / "force-app/main/default/classes/JtelDml.cls-meta.xml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    findings = run_rules(project, toolchain_root)
+    assert reported(findings, path, "order-by-with-for-update") == [5, 6]
 
 
 # --- project files against Salesforce's schemas -------------------------------------------------------

@@ -527,6 +527,61 @@ def check_profile_lookups(apex_files: Sequence[Path]) -> list[Finding]:
     return findings
 
 
+_STATIC_SOQL = re.compile(r"\[\s*SELECT\b", re.IGNORECASE)
+_FOR_UPDATE = re.compile(r"\bFOR\s+UPDATE\b", re.IGNORECASE)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
+_STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'")
+
+
+def _soql_blocks(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of every static SOQL query ``[SELECT ...]`` and every string literal that holds
+    a query (dynamic SOQL), in Apex whose comments were blanked."""
+    blocks = []
+    for match in _STATIC_SOQL.finditer(text):
+        depth, index = 0, match.start()
+        while index < len(text):
+            if text[index] == "[":
+                depth += 1
+            elif text[index] == "]":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        blocks.append((match.start(), text[match.start() : index + 1]))
+    for match in _STRING_LITERAL.finditer(text):
+        if re.search(r"\bSELECT\b", match.group(0), re.IGNORECASE):
+            blocks.append((match.start(), match.group(0)))
+    return blocks
+
+
+def check_locking_queries(apex_files: Sequence[Path]) -> list[Finding]:
+    """A locking query may not sort: "You can't use the ORDER BY clause in any SOQL query that uses
+    locking" (SOQL and SOSL Reference, FOR UPDATE). The org's compiler refuses the class; our
+    semantic checker does not look into SOQL."""
+    findings = []
+    for path in apex_files:
+        text = blank_comments(path.read_text(encoding="utf-8", errors="replace"))
+        for offset, block in _soql_blocks(text):
+            order = _ORDER_BY.search(block)
+            if order is None or _FOR_UPDATE.search(block) is None:
+                continue
+            at = offset + order.start()
+            line = text.count("\n", 0, at) + 1
+            column = at - (text.rfind("\n", 0, at) + 1) + 1
+            findings.append(
+                finding(
+                    path,
+                    line,
+                    column,
+                    CHECK,
+                    "order-by-with-for-update",
+                    "ORDER BY in a query with FOR UPDATE: a locking query may not sort (SOQL and SOSL "
+                    "Reference, FOR UPDATE); sort the records in Apex instead",
+                )
+            )
+    return findings
+
+
 # --- project files against Salesforce's JSON schemas -----------------------------------------------
 
 
@@ -674,6 +729,7 @@ def check_platform(
         *check_folders(source),
         *check_report_type_labels(source),
         *check_profile_lookups(apex_files),
+        *check_locking_queries(apex_files),
     ]
     findings = [f for f in findings if Path(f.path) == target or target in Path(f.path).parents]
     if project is not None and toolchain_root is not None and (scope == target or target == project):
