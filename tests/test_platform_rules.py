@@ -335,6 +335,36 @@ def test_a_locking_query_that_sorts_is_reported(toolchain_root: Path, tmp_path: 
     assert reported(findings, path, "order-by-with-for-update") == [5, 6]
 
 
+def test_a_method_that_calls_itself_unconditionally_is_reported(toolchain_root: Path, tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    path = project / "force-app/test/default/classes/PlantedRecursionTest.cls"
+    path.write_text(
+        "@IsTest\nprivate class PlantedRecursionTest {\n"
+        "  private static Contact linkedContact() {\n"
+        "    Contact person = linkedContact();\n"
+        "    return person;\n"
+        "  }\n"
+        "  private static Integer depth(Integer n) {\n"
+        "    return n <= 0 ? 0 : depth(n - 1) + 1;\n"
+        "  }\n"
+        "  private static String label() {\n"
+        "    return 'label()';\n"
+        "  }\n"
+        "  private static Integer sum(List<Integer> values) {\n"
+        "    return sum(values, 0);\n"
+        "  }\n"
+        "  private static Integer sum(List<Integer> values, Integer start) {\n"
+        "    return start + values.size();\n"
+        "  }\n"
+        "  @IsTest\n  static void runs() {\n"
+        "    Assert.areEqual(2, depth(2), 'a guarded recursion is fine');\n"
+        "  }\n}\n",
+        encoding="utf-8",
+    )
+    findings = run_rules(project, toolchain_root)
+    assert reported(findings, path, "unconditional-recursion") == [4]
+
+
 # --- project files against Salesforce's schemas -------------------------------------------------------
 
 

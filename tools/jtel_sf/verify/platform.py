@@ -582,6 +582,90 @@ def check_locking_queries(apex_files: Sequence[Path]) -> list[Finding]:
     return findings
 
 
+_METHOD = re.compile(
+    r"\b(?:public|private|protected|global)\s+(?:static\s+|override\s+|virtual\s+)*"
+    r"[\w.<>,\s]+?\s+(?P<name>\w+)\s*\((?P<params>[^)]*)\)\s*\{",
+    re.IGNORECASE,
+)
+_BRANCH = re.compile(r"\b(if|for|while|switch|catch)\b|\?|&&|\|\|", re.IGNORECASE)
+
+
+def _arity(text: str) -> int:
+    """How many comma-separated items a parameter or argument list has (commas inside <>, (), [] and
+    {} do not separate)."""
+    if not text.strip():
+        return 0
+    depth, count = 0, 1
+    for char in text:
+        if char in "<([{":
+            depth += 1
+        elif char in ">)]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            count += 1
+    return count
+
+
+def _arguments(text: str, open_paren: int) -> str:
+    depth, index = 0, open_paren
+    while index < len(text):
+        if text[index] == "(":
+            depth += 1
+        elif text[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return text[open_paren + 1 : index]
+        index += 1
+    return text[open_paren + 1 :]
+
+
+def _body(text: str, brace: int) -> str:
+    depth, index = 0, brace
+    while index < len(text):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1 : index]
+        index += 1
+    return text[brace + 1 :]
+
+
+def check_unconditional_recursion(apex_files: Sequence[Path]) -> list[Finding]:
+    """A method that calls itself with no branch in its body recurses until the stack is exhausted:
+    "Maximum stack depth reached", a LimitException no code can catch, so every test through it fails
+    (and with it a deploy that runs tests). apex-ls and PMD accept it; a rename by search and replace
+    makes it (a helper's own name written into its body)."""
+    findings = []
+    for path in apex_files:
+        text = blank_comments(path.read_text(encoding="utf-8", errors="replace"))
+        text = _STRING_LITERAL.sub(lambda m: "'" + " " * (len(m.group(0)) - 2) + "'", text)
+        for match in _METHOD.finditer(text):
+            name = match.group("name")
+            body = _body(text, match.end() - 1)
+            call = re.search(rf"(?<![\w.])(?:this\.)?{re.escape(name)}\s*\(", body)
+            if call is None or _BRANCH.search(body):
+                continue
+            if _arity(_arguments(body, call.end() - 1)) != _arity(match.group("params")):
+                continue  # an overload with other parameters, not the method itself
+            at = match.end() + call.start()
+            line = text.count("\n", 0, at) + 1
+            column = at - (text.rfind("\n", 0, at) + 1) + 1
+            findings.append(
+                finding(
+                    path,
+                    line,
+                    column,
+                    CHECK,
+                    "unconditional-recursion",
+                    f"{name} calls itself with no branch in its body: it recurses until 'Maximum stack "
+                    "depth reached', which no code can catch",
+                )
+            )
+    return findings
+
+
 # --- project files against Salesforce's JSON schemas -----------------------------------------------
 
 
@@ -730,6 +814,7 @@ def check_platform(
         *check_report_type_labels(source),
         *check_profile_lookups(apex_files),
         *check_locking_queries(apex_files),
+        *check_unconditional_recursion(apex_files),
     ]
     findings = [f for f in findings if Path(f.path) == target or target in Path(f.path).parents]
     if project is not None and toolchain_root is not None and (scope == target or target == project):
