@@ -1,4 +1,4 @@
-"""The contract as data: field spec, status mapping and contract cases.
+"""The contract as data: field spec, status mapping, stored values and contract cases.
 
 These JSON files are the single source of the facts; the Apex field table, field metadata,
 docs, the local endpoint and the contract tests are all derived from them.
@@ -80,6 +80,29 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Records:
+    """The values written into stored records and the text limits kept to (records.json).
+
+    Each mapping goes from a role key (``new``, ``linked``...) to the stored value; the Apex gets one
+    JtelContractSpec constant per key.
+    """
+
+    quarantine_statuses: dict[str, str]  # JtelQuarantine__c.Status__c
+    closed_quarantine_statuses: tuple[str, ...]  # values (not keys) retention may delete
+    quarantine_reasons: dict[str, str]  # JtelQuarantine__c.Reason__c: answer codes
+    link_statuses: dict[str, str]  # LinkStatus__c of JtelCallRow__c and JtelCall__c
+    row_outcomes: dict[str, str]  # JtelCallRow__c.Outcome__c: answer statuses
+    directions: dict[str, str]  # JtelCall__c.Direction__c
+    raw_text_limit: int
+    errors_limit: int
+    error_detail_limit: int
+    task_status: str
+    task_priority: str
+    task_subtype: str
+    task_call_types: dict[str, str]  # Task.CallType by direction key
+
+
+@dataclass(frozen=True)
 class ContractCase:
     name: str
     description: str
@@ -146,6 +169,41 @@ def load_outcomes() -> Outcomes:
         error_codes=data["errorCodes"],
         connres={int(k): v for k, v in data["connres"].items()},
         unknown_result_label=data["unknownResultLabel"],
+    )
+
+
+@cache
+def load_records() -> Records:
+    data = json.loads((CONTRACT_DIR / "records.json").read_text(encoding="utf-8"))
+    outcomes = load_outcomes()
+    statuses = dict(data["quarantineStatuses"])
+    reasons = dict(data["quarantineReasons"])
+    outcomes_of_rows = dict(data["rowOutcomes"])
+    directions = dict(data["directions"])
+    call_types = dict(data["task"]["callTypes"])
+    if unknown := sorted(set(reasons.values()) - set(outcomes.codes)):
+        raise ValueError(f"records.json: quarantineReasons not answer codes in outcomes.json: {unknown}")
+    if unknown := sorted(set(outcomes_of_rows.values()) - set(outcomes.statuses)):
+        raise ValueError(f"records.json: rowOutcomes not answer statuses in outcomes.json: {unknown}")
+    if unknown := sorted(set(data["closedQuarantineStatuses"]) - set(statuses)):
+        raise ValueError(f"records.json: closedQuarantineStatuses not keys of quarantineStatuses: {unknown}")
+    if set(call_types) != set(directions):
+        raise ValueError("records.json: task.callTypes must have one value per key of directions")
+    limits = data["textLimits"]
+    return Records(
+        quarantine_statuses=statuses,
+        closed_quarantine_statuses=tuple(statuses[k] for k in data["closedQuarantineStatuses"]),
+        quarantine_reasons=reasons,
+        link_statuses=dict(data["linkStatuses"]),
+        row_outcomes=outcomes_of_rows,
+        directions=directions,
+        raw_text_limit=int(limits["rawText"]),
+        errors_limit=int(limits["errors"]),
+        error_detail_limit=int(limits["errorDetail"]),
+        task_status=str(data["task"]["status"]),
+        task_priority=str(data["task"]["priority"]),
+        task_subtype=str(data["task"]["subtype"]),
+        task_call_types=call_types,
     )
 
 

@@ -12,18 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..contract import load_records
 from .answers import Answer
 from .storage import Storage
 from .time import format_instant
 
-REASON_INVALID = "invalid_payload"  # the reasons are the answer codes of outcomes.json
-REASON_REFUSED = "org_refused"
-REASON_UNEXPECTED = "unexpected_error"
-REASON_ARCHIVED = "call_archived"  # a new row of a call frozen by retention
-STATUS_NEW = "New"
-RAW_TEXT_LIMIT = 131072  # JtelQuarantine__c.RawBody__c and JtelCallRow__c.RawPayload__c (Long Text Area)
-ERRORS_LIMIT = 32768  # JtelQuarantine__c.Errors__c
-DETAIL_LIMIT = 8000  # platform text kept per error (JtelError.DETAIL_LIMIT): the errors fit whole
+_RECORDS = load_records()  # contract/records.json, as JtelContractSpec in Apex
+REASON_INVALID = _RECORDS.quarantine_reasons["invalid"]  # the reasons are the answer codes of outcomes.json
+REASON_REFUSED = _RECORDS.quarantine_reasons["refused"]
+REASON_UNEXPECTED = _RECORDS.quarantine_reasons["unexpected"]
+REASON_ARCHIVED = _RECORDS.quarantine_reasons["archived"]  # a new row of a call frozen by retention
+STATUS_NEW = _RECORDS.quarantine_statuses["new"]
+RAW_TEXT_LIMIT = _RECORDS.raw_text_limit  # JtelQuarantine__c.RawBody__c and JtelCallRow__c.RawPayload__c
+ERRORS_LIMIT = _RECORDS.errors_limit  # JtelQuarantine__c.Errors__c
+DETAIL_LIMIT = _RECORDS.error_detail_limit  # platform text kept per error: the errors fit whole
 
 
 def stored_errors(text: str | None) -> list[dict[str, Any]]:

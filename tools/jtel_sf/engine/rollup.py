@@ -13,15 +13,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jtel_sf.contract import load_limits, load_outcomes
+from jtel_sf.contract import load_limits, load_outcomes, load_records
 from jtel_sf.settings import Settings
 
 from .body import Row
 from .time import format_instant, stored_instant, to_utc, zone
 
-LINKED = "Linked"
-UNLINKED = "Unlinked"
-NO_RECORD = "NoRecord"
+_RECORDS = load_records()  # contract/records.json, as JtelContractSpec in Apex
+LINKED = _RECORDS.link_statuses["linked"]
+UNLINKED = _RECORDS.link_statuses["unlinked"]
+NO_RECORD = _RECORDS.link_statuses["no_record"]
+INBOUND = _RECORDS.directions["inbound"]
+OUTBOUND = _RECORDS.directions["outbound"]
+CALL_TYPES = _RECORDS.task_call_types  # Task.CallType by direction key
 JOIN = "; "
 TEXT_LIMIT = load_outcomes().max_string_length  # the call's Text(255) fields (outcomes.json)
 LEG_FIELDS = (
@@ -145,7 +149,7 @@ def roll_up(
     if not ordered:
         raise ValueError("a call has at least one row")
     outbound = [item.get("bOutbound") for item in ordered]
-    direction = "Outbound" if 1 in outbound else ("Inbound" if 0 in outbound else None)
+    direction = OUTBOUND if 1 in outbound else (INBOUND if 0 in outbound else None)
     starts = [m for m in (_instant(i.get("dtCallStart"), time_zone) for i in ordered) if m]
     ends = [m for m in (_instant(i.get("dtCallEnd"), time_zone) for i in ordered) if m]
     answered = any(item.get("CONNRES") == 1 for item in ordered)
@@ -306,10 +310,10 @@ def task_values(
         "WhatId": None if record_is_who else record_id,
         "OwnerId": owner_id,
         "Subject": render_subject(settings.subject_template, call),
-        "TaskSubtype": "Call",
-        "Status": "Completed",
-        "Priority": "Normal",
-        "CallType": "Outbound" if call.get("Direction__c") == "Outbound" else "Inbound",
+        "TaskSubtype": _RECORDS.task_subtype,
+        "Status": _RECORDS.task_status,
+        "Priority": _RECORDS.task_priority,
+        "CallType": CALL_TYPES["outbound" if call.get("Direction__c") == OUTBOUND else "inbound"],
         "CallObject": call.get("CallKey__c"),
         # Task.CallDurationInSeconds holds 8 digits (fields.json taskLimits): a longer talk time is capped
         "CallDurationInSeconds": _call_duration(call.get("TalkTimeSeconds__c")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jtel_sf.contract import load_outcomes
+from jtel_sf.contract import load_outcomes, load_records
 from jtel_sf.settings import Settings
 
 from .answers import Answer, answer
@@ -12,7 +12,7 @@ from .payload_parser import Element
 from .quarantine_writer import STATUS_NEW
 from .storage import KEY_SEPARATOR, PURGED_AT_FIELD, PURGED_KEYS_FIELD, HeldBody, StoredCall, StoredRow
 
-WRITTEN = "written"  # Outcome__c of a stored row: the status of its answer code
+WRITTEN = load_records().row_outcomes["written"]  # Outcome__c of a stored row: the status of its answer code
 
 
 def for_jtel(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

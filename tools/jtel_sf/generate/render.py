@@ -17,7 +17,15 @@ from typing import Any
 import jinja2
 
 from .. import storage
-from ..contract import ContractCase, FieldSpec, load_cases, load_fields, load_limits, load_outcomes
+from ..contract import (
+    ContractCase,
+    FieldSpec,
+    load_cases,
+    load_fields,
+    load_limits,
+    load_outcomes,
+    load_records,
+)
 from ..settings import Settings
 from . import permissions
 from .filters import FILTERS, TEXT_KINDS
@@ -195,6 +203,7 @@ def render_all(
         "fields": fields,
         "outcomes": load_outcomes(),
         "limits": load_limits(),
+        "records": load_records(),
         "cases": _case_methods(load_cases(cases_dir)),
     }
     out: list[RenderedFile] = []

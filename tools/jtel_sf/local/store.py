@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jtel_sf.contract import load_fields
+from jtel_sf.contract import load_fields, load_records
 from jtel_sf.engine import body as body_mod
 from jtel_sf.engine.body import Row
 from jtel_sf.engine.ids import make_id, to_18
@@ -82,7 +82,7 @@ CREATE INDEX IF NOT EXISTS records_type ON records (sobject);
 
 
 ROW_CACHE_SIZE = 20000
-CLOSED_QUARANTINE_STATUSES = ("Reprocessed", "Discarded")
+CLOSED_QUARANTINE_STATUSES = load_records().closed_quarantine_statuses  # contract/records.json
 __all__ = ["FAULTS", "Busy", "DuplicateValue", "RequiredFieldMissing", "Store"]
 
 
