@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..contract import load_records
 from ..errors import CheckFailed
 from ..options import command_epilog, json_option, login_options
 from ..output import emit, warn
@@ -52,8 +53,8 @@ def quarantine(as_json: bool) -> None:
 @quarantine.command("list", epilog=_EPILOG)
 @click.option(
     "--status",
-    type=click.Choice(["New", "Reprocessed", "Failed", "Discarded", "all"]),
-    default="New",
+    type=click.Choice([*load_records().quarantine_statuses.values(), "all"]),
+    default=load_records().quarantine_statuses["new"],
     show_default=True,
     help="Which records to list.",
 )

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from ..auth import HTTP_TIMEOUT, TOKEN_PATH, OrgRequestError, OrgSession, unreachable
+from ..contract import load_records
 from ..errors import AuthError, OrgUnreachable, UsageError
 from ..settings import Settings, validate
 from .permsets import find_user, integration_permission_sets, missing_assignments
@@ -335,7 +336,12 @@ def check_activity_sharing(ctx: DoctorContext) -> CheckResult:
 
 def check_quarantine_backlog(ctx: DoctorContext) -> CheckResult:
     body = ctx.org.rest_json(
-        "GET", "query", params={"q": f"SELECT COUNT() FROM {QUARANTINE_OBJECT} WHERE Status__c = 'New'"}
+        "GET",
+        "query",
+        params={
+            "q": f"SELECT COUNT() FROM {QUARANTINE_OBJECT}"
+            f" WHERE Status__c = {quote(load_records().quarantine_statuses['new'])}"
+        },
     )
     count = int(body.get("totalSize", 0))
     if count:

@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..auth import OrgRequestError, OrgSession
+from ..contract import load_records
 from ..errors import CheckFailed, UsageError
 from .soql import in_list
 
 OBJECT = "JtelQuarantine__c"
 ACTION_PATH = "actions/custom/apex/JtelQuarantineReprocessAction"
 ACTION_BATCH = 200  # the action's documented maximum per run (its ApexDoc: at most 200)
-STATUSES = ("New", "Reprocessed", "Failed", "Discarded")
+_STATUS = load_records().quarantine_statuses  # contract/records.json, as the Apex and the picklist
+STATUSES = tuple(_STATUS.values())
+NEW, DISCARDED = _STATUS["new"], _STATUS["discarded"]
 LIST_FIELDS = (
     "Id",
     "Name",
@@ -60,7 +63,7 @@ def _key_field(key: str) -> str:
     )
 
 
-def list_records(org: OrgSession, status: str = "New", limit: int = 200) -> list[dict[str, Any]]:
+def list_records(org: OrgSession, status: str = NEW, limit: int = 200) -> list[dict[str, Any]]:
     where = "" if status == "all" else f" WHERE Status__c = '{status}'"
     if status != "all" and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)} or all")
@@ -134,10 +137,10 @@ def reprocess(org: OrgSession, keys: list[str]) -> ReprocessOutcome:
 def discard(org: OrgSession, keys: list[str]) -> list[str]:
     lines = []
     for record in find(org, keys):
-        if record.get("Status__c") == "Discarded":
+        if record.get("Status__c") == DISCARDED:
             lines.append(f"{record.get('Name')} ({record['Id']}): already discarded")
             continue
-        org.rest_json("PATCH", f"sobjects/{OBJECT}/{record['Id']}", json={"Status__c": "Discarded"})
+        org.rest_json("PATCH", f"sobjects/{OBJECT}/{record['Id']}", json={"Status__c": DISCARDED})
         lines.append(f"{record.get('Name')} ({record['Id']}): discarded (was {record.get('Status__c')})")
     return lines
 
