@@ -503,6 +503,27 @@ def blank_comments(text: str) -> str:
     return "".join(out)
 
 
+def _apex_finding(path: Path, text: str, at: int, rule: str, message: str) -> Finding:
+    """A finding at offset ``at`` of ``text`` (line and column counted from 1)."""
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    return finding(path, line, column, CHECK, rule, message)
+
+
+def _enclosed(text: str, start: int, opening: str, closing: str) -> str:
+    """What stands between the bracket at ``start`` and its matching closing bracket (to the end of
+    the text when it is never closed)."""
+    depth = 0
+    for index in range(start, len(text)):
+        if text[index] == opening:
+            depth += 1
+        elif text[index] == closing:
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : index]
+    return text[start + 1 :]
+
+
 def check_profile_lookups(apex_files: Sequence[Path]) -> list[Finding]:
     """Standard profile names are translated in orgs with another default language: a lookup of a
     profile by Name (SOQL in any Apex, test code included) finds nothing there."""
@@ -510,14 +531,11 @@ def check_profile_lookups(apex_files: Sequence[Path]) -> list[Finding]:
     for path in apex_files:
         text = blank_comments(path.read_text(encoding="utf-8", errors="replace"))
         for match in _PROFILE_BY_NAME.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
             findings.append(
-                finding(
+                _apex_finding(
                     path,
-                    line,
-                    column,
-                    CHECK,
+                    text,
+                    match.start(),
                     "profile-by-name",
                     "a Profile looked up by Name: standard profile names are translated in orgs whose "
                     "default language is not English; find it by something not translated (for example "
@@ -536,21 +554,11 @@ _STRING_LITERAL = re.compile(r"'(?:\\.|[^'\\])*'")
 def _soql_blocks(text: str) -> list[tuple[int, str]]:
     """(offset, text) of every static SOQL query ``[SELECT ...]`` and every string literal that holds
     a query (dynamic SOQL), in Apex whose comments were blanked."""
-    blocks = []
-    for match in _STATIC_SOQL.finditer(text):
-        depth, index = 0, match.start()
-        while index < len(text):
-            if text[index] == "[":
-                depth += 1
-            elif text[index] == "]":
-                depth -= 1
-                if depth == 0:
-                    break
-            index += 1
-        blocks.append((match.start(), text[match.start() : index + 1]))
+    # (offset of the block's first character, the block): inside the brackets or the quotes
+    blocks = [(m.start() + 1, _enclosed(text, m.start(), "[", "]")) for m in _STATIC_SOQL.finditer(text)]
     for match in _STRING_LITERAL.finditer(text):
         if re.search(r"\bSELECT\b", match.group(0), re.IGNORECASE):
-            blocks.append((match.start(), match.group(0)))
+            blocks.append((match.start() + 1, match.group(0)[1:-1]))
     return blocks
 
 
@@ -565,15 +573,11 @@ def check_locking_queries(apex_files: Sequence[Path]) -> list[Finding]:
             order = _ORDER_BY.search(block)
             if order is None or _FOR_UPDATE.search(block) is None:
                 continue
-            at = offset + order.start()
-            line = text.count("\n", 0, at) + 1
-            column = at - (text.rfind("\n", 0, at) + 1) + 1
             findings.append(
-                finding(
+                _apex_finding(
                     path,
-                    line,
-                    column,
-                    CHECK,
+                    text,
+                    offset + order.start(),
                     "order-by-with-for-update",
                     "ORDER BY in a query with FOR UPDATE: a locking query may not sort (SOQL and SOSL "
                     "Reference, FOR UPDATE); sort the records in Apex instead",
@@ -606,32 +610,6 @@ def _arity(text: str) -> int:
     return count
 
 
-def _arguments(text: str, open_paren: int) -> str:
-    depth, index = 0, open_paren
-    while index < len(text):
-        if text[index] == "(":
-            depth += 1
-        elif text[index] == ")":
-            depth -= 1
-            if depth == 0:
-                return text[open_paren + 1 : index]
-        index += 1
-    return text[open_paren + 1 :]
-
-
-def _body(text: str, brace: int) -> str:
-    depth, index = 0, brace
-    while index < len(text):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[brace + 1 : index]
-        index += 1
-    return text[brace + 1 :]
-
-
 def check_unconditional_recursion(apex_files: Sequence[Path]) -> list[Finding]:
     """A method that calls itself with no branch in its body recurses until the stack is exhausted:
     "Maximum stack depth reached", a LimitException no code can catch, so every test through it fails
@@ -643,21 +621,17 @@ def check_unconditional_recursion(apex_files: Sequence[Path]) -> list[Finding]:
         text = _STRING_LITERAL.sub(lambda m: "'" + " " * (len(m.group(0)) - 2) + "'", text)
         for match in _METHOD.finditer(text):
             name = match.group("name")
-            body = _body(text, match.end() - 1)
+            body = _enclosed(text, match.end() - 1, "{", "}")
             call = re.search(rf"(?<![\w.])(?:this\.)?{re.escape(name)}\s*\(", body)
             if call is None or _BRANCH.search(body):
                 continue
-            if _arity(_arguments(body, call.end() - 1)) != _arity(match.group("params")):
+            if _arity(_enclosed(body, call.end() - 1, "(", ")")) != _arity(match.group("params")):
                 continue  # an overload with other parameters, not the method itself
-            at = match.end() + call.start()
-            line = text.count("\n", 0, at) + 1
-            column = at - (text.rfind("\n", 0, at) + 1) + 1
             findings.append(
-                finding(
+                _apex_finding(
                     path,
-                    line,
-                    column,
-                    CHECK,
+                    text,
+                    match.end() + call.start(),
                     "unconditional-recursion",
                     f"{name} calls itself with no branch in its body: it recurses until 'Maximum stack "
                     "depth reached', which no code can catch",
