@@ -199,8 +199,21 @@ def test_limits_count_the_requests_served(sf: Salesforce, tls_server: LocalServe
     assert resources["query"] == "/services/data/v61.0/query" and "sobjects" in resources
 
 
-@pytest.mark.skipif(shutil.which("sf") is None, reason="the Salesforce CLI (sf) is not installed here")
-def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:  # pragma: no cover - needs sf
+def _sf_command() -> list[str]:
+    """The sf CLI: the one on PATH, else the project's pinned one (Node 22 and @salesforce/cli from
+    npm into the tool cache, tests/sf_cli, as the packager comparison uses); skip when neither."""
+    if shutil.which("sf"):
+        return ["sf"]
+    from sf_cli import ensure_sf_cli
+
+    cli = ensure_sf_cli()
+    if isinstance(cli, str):
+        pytest.skip(f"no Salesforce CLI: {cli}")
+    return cli.command()
+
+
+def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:
+    sf = _sf_command()
     with LocalServer(db_path=tmp_path / "db.sqlite", quiet=True, tls=True) as server:
         token = bearer(
             server,
@@ -220,9 +233,8 @@ def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:  # pragma: n
         }
 
         def sf_cli(*args: str) -> dict[str, Any]:
-            done = subprocess.run(
-                ["sf", *args, "--json"], env=env, capture_output=True, text=True, timeout=180
-            )
+            command = [*sf, *args, "--json"]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
             assert done.returncode == 0, done.stdout + done.stderr
             return json.loads(done.stdout)
 
@@ -237,7 +249,7 @@ def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:  # pragma: n
             "--no-prompt",
         )
         limits = subprocess.run(
-            ["sf", "api", "request", "rest", "/services/data/v61.0/limits", "--target-org", "local"],
+            [*sf, "api", "request", "rest", "/services/data/v61.0/limits", "--target-org", "local"],
             env=env,
             capture_output=True,
             text=True,
@@ -245,7 +257,7 @@ def test_sf_cli_api_request_and_data_query(tmp_path: Path) -> None:  # pragma: n
         )
         assert limits.returncode == 0 and "DailyApiRequests" in limits.stdout, limits.stderr
         body = json.dumps({"jtelStatisticsPartAID": 4711, "CONNRES": 1})
-        rest = ("sf", "api", "request", "rest", "/services/apexrest/jtelACD/writeCallStatistics")
+        rest = (*sf, "api", "request", "rest", "/services/apexrest/jtelACD/writeCallStatistics")
         posted = subprocess.run(
             [*rest, "--method", "POST", "--body", body, "--target-org", "local"],
             env=env,
