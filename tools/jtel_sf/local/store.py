@@ -318,13 +318,8 @@ class Store:
     def update(self, record_id: str, sobject: str, fields: dict[str, Any]) -> bool:
         """sObject PATCH: False when no such record. An External ID value taken by another record
         raises :class:`DuplicateValue`."""
-        full = to_18(record_id)
-        if full is None:
-            return False
         with self.transaction() as cur:
-            found = cur.execute(
-                "SELECT id FROM records WHERE id15 = ? AND sobject = ?", (full[:15], sobject)
-            ).fetchone()
+            found = self._find(cur, record_id, sobject)
             if found is None:
                 return False
             ext_field = EXTERNAL_ID_FIELDS.get(sobject)
@@ -371,14 +366,19 @@ class Store:
         )
         return [json.loads(r[0]) for r in rows]
 
-    def delete(self, record_id: str, sobject: str) -> bool:
+    @staticmethod
+    def _find(cur: sqlite3.Cursor, record_id: str, sobject: str) -> tuple[str] | None:
+        """The stored row of a record of ``sobject`` by its 15- or 18-character Id, or None."""
         full = to_18(record_id)
         if full is None:
-            return False
+            return None
+        return cur.execute(
+            "SELECT id FROM records WHERE id15 = ? AND sobject = ?", (full[:15], sobject)
+        ).fetchone()
+
+    def delete(self, record_id: str, sobject: str) -> bool:
         with self.transaction() as cur:
-            found = cur.execute(
-                "SELECT id FROM records WHERE id15 = ? AND sobject = ?", (full[:15], sobject)
-            ).fetchone()
+            found = self._find(cur, record_id, sobject)
             if found is None:
                 return False
             cur.execute("DELETE FROM records WHERE parent_id = ?", (found[0],))
